@@ -1,0 +1,36 @@
+package core
+
+import "context"
+
+// Invalidate is the passive refresh, for a caller whose business API call
+// was refused with 40001, 40014 or 42001 while using rejected. It is a
+// compare-and-refresh: if the shared cache already holds another usable
+// token, that token is returned and upstream is not called; only when the
+// shared value is still rejected (or missing) is a new one fetched, once for
+// the whole fleet. An empty rejected behaves like Token.
+func (m *Manager) Invalidate(ctx context.Context, key, rejected string) (Token, error) {
+	e, err := m.lookup(key)
+	if err != nil {
+		return Token{}, err
+	}
+	if rejected == "" {
+		return m.Token(ctx, key)
+	}
+	w := want{reject: rejected}
+	if s := e.snap.Load(); s != nil && s.tok.Value != rejected && s.isUsable(m.now()) {
+		// This node already moved past the rejected token.
+		return s.tok, nil
+	}
+	return m.await(ctx, e, w)
+}
+
+// Refresh fetches a new token for key now, unless another node publishes
+// one while this call waits for the lock. Use it for an explicit rotation;
+// after a refused token, Invalidate is the right call.
+func (m *Manager) Refresh(ctx context.Context, key string) (Token, error) {
+	e, err := m.lookup(key)
+	if err != nil {
+		return Token{}, err
+	}
+	return m.await(ctx, e, want{after: m.now()})
+}

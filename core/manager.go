@@ -1,0 +1,216 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/wxtoken/wxtoken/lock"
+)
+
+// processLocker serialises refreshes between the Managers of one process
+// when their Cache brings no Locker of its own.
+var processLocker = lock.NewLocal()
+
+// Manager keeps credentials alive for one node of a fleet: it serves them
+// from memory, shares them through a Cache, and refreshes each one on a
+// single node at a time. It is safe for concurrent use.
+type Manager struct {
+	cfg   config
+	store atomic.Pointer[store]
+
+	mu    sync.Mutex                        // serialises Register
+	names atomic.Pointer[map[string]*entry] // key -> entry, copied on write
+	byID  map[string]*entry
+
+	flights singleflight.Group
+	wake    chan struct{}
+
+	ctx    context.Context // ends at Close; parent of all background work
+	cancel context.CancelFunc
+	bgMu   sync.Mutex
+	closed bool
+	bg     sync.WaitGroup
+}
+
+// store is the shared cache and the lock that goes with it, swapped as one.
+type store struct {
+	cache  Cache
+	locker lock.Locker
+}
+
+// New returns a Manager. With no options it keeps tokens in a MemoryCache,
+// which is right for a single process only.
+func New(opts ...Option) *Manager {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	if cfg.clock == nil {
+		cfg.clock = systemClock{}
+	}
+	if cfg.fetchAttempts < 1 {
+		cfg.fetchAttempts = 1
+	}
+	m := &Manager{cfg: cfg, byID: make(map[string]*entry), wake: make(chan struct{}, 1)}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	names := make(map[string]*entry)
+	m.names.Store(&names)
+	c := cfg.cache
+	if c == nil {
+		c = NewMemoryCache()
+	}
+	m.setStore(c, cfg.locker)
+	return m
+}
+
+// SetCache swaps the shared store (and its Locker, if it has one) of a
+// running Manager. Tokens held in memory are kept and written to the new
+// store at their next re-check.
+func (m *Manager) SetCache(c Cache) { m.setStore(c, m.cfg.locker) }
+
+func (m *Manager) setStore(c Cache, l lock.Locker) {
+	if l == nil {
+		if cl, ok := c.(lock.Locker); ok {
+			l = cl
+		} else {
+			l = processLocker
+			m.cfg.logger.Warn("wxtoken: the cache has no Locker; refreshes are serialised only within this process",
+				"cache", fmt.Sprintf("%T", c))
+		}
+	}
+	m.store.Store(&store{cache: c, locker: l})
+}
+
+// Register makes key serve the credential src fetches. Registering a second
+// key for a credential already registered (same identity) shares its token.
+// A Dependent source must come after the key it depends on.
+func (m *Manager) Register(key string, src Source) error {
+	if key == "" {
+		return errors.New("core: Register: empty key")
+	}
+	if src == nil {
+		return fmt.Errorf("core: Register %q: nil Source", key)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.names.Load()
+	if _, dup := old[key]; dup {
+		return fmt.Errorf("core: Register: key %q already registered", key)
+	}
+	id, err := m.identity(key, src, old)
+	if err != nil {
+		return err
+	}
+	e := m.byID[id]
+	if e == nil {
+		e = m.newEntry(key, id, src)
+		m.byID[id] = e
+	}
+	names := make(map[string]*entry, len(old)+1)
+	for k, v := range old {
+		names[k] = v
+	}
+	names[key] = e
+	m.names.Store(&names)
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (m *Manager) identity(key string, src Source, names map[string]*entry) (string, error) {
+	switch s := src.(type) {
+	case Dependent:
+		dep := names[s.DependsOn()]
+		if dep == nil {
+			return "", fmt.Errorf("core: Register %q: depends on %q, which is not registered", key, s.DependsOn())
+		}
+		return s.Identity() + "@" + dep.id, nil
+	case Identified:
+		if s.Identity() == "" {
+			return "", fmt.Errorf("core: Register %q: Source has an empty identity", key)
+		}
+		return s.Identity(), nil
+	default:
+		return "app:" + key, nil
+	}
+}
+
+// Keys returns the registered keys, in no particular order.
+func (m *Manager) Keys() []string {
+	names := *m.names.Load()
+	keys := make([]string, 0, len(names))
+	for k := range names {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// Identity returns the identity a key's credential is stored under.
+func (m *Manager) Identity(key string) (string, error) {
+	e, err := m.lookup(key)
+	if err != nil {
+		return "", err
+	}
+	return e.id, nil
+}
+
+// CacheKey returns the shared-cache key holding a registered key's token,
+// for programs in other languages that read the same store.
+func (m *Manager) CacheKey(key string) (string, error) {
+	e, err := m.lookup(key)
+	if err != nil {
+		return "", err
+	}
+	return e.cacheKey, nil
+}
+
+func (m *Manager) lookup(key string) (*entry, error) {
+	if e := (*m.names.Load())[key]; e != nil {
+		return e, nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownKey, key)
+}
+
+// Close stops background work, waits for refreshes in flight to finish
+// (which releases their leases), and makes later calls that would need
+// upstream fail with ErrClosed. Tokens already in memory are still served.
+func (m *Manager) Close() error {
+	m.bgMu.Lock()
+	m.closed = true
+	m.bgMu.Unlock()
+	m.cancel()
+	m.bg.Wait()
+	return nil
+}
+
+// begin registers one unit of background work, or reports that the
+// Manager is closed.
+func (m *Manager) begin() bool {
+	m.bgMu.Lock()
+	defer m.bgMu.Unlock()
+	if m.closed {
+		return false
+	}
+	m.bg.Add(1)
+	return true
+}
+
+func (m *Manager) now() time.Time { return m.cfg.clock.Now() }
+
+func (m *Manager) observe(kind EventKind, id string, d time.Duration, err error) {
+	if m.cfg.observer != nil {
+		m.cfg.observer(Event{Kind: kind, ID: id, Duration: d, Err: err})
+	}
+}

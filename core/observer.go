@@ -1,0 +1,57 @@
+package core
+
+import "time"
+
+// EventKind names something a Manager did that is worth counting.
+type EventKind int
+
+// The events a Manager reports to its Observer.
+const (
+	// EventFetch: an upstream fetch finished; Err is set when it failed.
+	// Duration is the whole fetch, retries included.
+	EventFetch EventKind = iota + 1
+	// EventAdopt: a token another node published was taken from the shared
+	// cache instead of fetching.
+	EventAdopt
+	// EventLockWait: a refresh waited for the lock; Duration is the wait,
+	// Err is set when it never got the lock.
+	EventLockWait
+	// EventCacheError: the shared cache failed; Err says how.
+	EventCacheError
+	// EventCorrupt: the shared cache held a value that is not a cache
+	// document; it was treated as a miss.
+	EventCorrupt
+	// EventDegraded: a token was fetched without the fleet lock because
+	// the shared store was unreachable.
+	EventDegraded
+	// EventStaleServed: a token was served while a refresh ran in the
+	// background.
+	EventStaleServed
+)
+
+var eventNames = [...]string{
+	EventFetch: "fetch", EventAdopt: "adopt", EventLockWait: "lock_wait",
+	EventCacheError: "cache_error", EventCorrupt: "corrupt", EventDegraded: "degraded",
+	EventStaleServed: "stale_served",
+}
+
+// String returns the event's name, as used in metric labels.
+func (k EventKind) String() string {
+	if k > 0 && int(k) < len(eventNames) {
+		return eventNames[k]
+	}
+	return "unknown"
+}
+
+// Event is one observation. ID is the credential's identity (never a
+// secret).
+type Event struct {
+	Kind     EventKind
+	ID       string
+	Duration time.Duration
+	Err      error
+}
+
+// Observer receives events synchronously from the goroutine that caused
+// them: it must be fast and safe for concurrent use.
+type Observer func(Event)

@@ -1,0 +1,178 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Token returns a usable credential for key. On the hot path (a fresh
+// token in memory, re-checked within the local TTL) it takes no lock and
+// allocates nothing. A stale token is returned while one background refresh
+// replaces it; with no usable token, Token waits for a refresh, bounded by
+// ctx.
+func (m *Manager) Token(ctx context.Context, key string) (Token, error) {
+	e := (*m.names.Load())[key]
+	if e == nil {
+		return m.unknown(key)
+	}
+	if s := e.snap.Load(); s != nil {
+		now := m.cfg.clock.Now().UnixNano()
+		if now < s.fresh && now < s.recheck {
+			return s.tok, nil
+		}
+	}
+	return m.tokenSlow(ctx, e)
+}
+
+func (m *Manager) unknown(key string) (Token, error) {
+	_, err := m.lookup(key)
+	return Token{}, err
+}
+
+func (m *Manager) tokenSlow(ctx context.Context, e *entry) (Token, error) {
+	now := m.now()
+	s := e.snap.Load()
+	switch {
+	case s.isFresh(now):
+		m.startRecheck(e)
+		return s.tok, nil
+	case s.isUsable(now):
+		m.startBackgroundRefresh(e)
+		m.observe(EventStaleServed, e.id, 0, nil)
+		return s.tok, nil
+	}
+	return m.await(ctx, e, want{fresh: true})
+}
+
+// await joins (or starts) the refresh for w and waits for it within ctx.
+// The refresh itself runs detached from ctx, so one impatient caller does
+// not fail the others waiting on it.
+func (m *Manager) await(ctx context.Context, e *entry, w want) (Token, error) {
+	if err := e.held(m.now()); err != nil {
+		return Token{}, err
+	}
+	ch := m.flights.DoChan(w.flightKey(e.id), func() (any, error) {
+		if !m.begin() {
+			return nil, ErrClosed
+		}
+		defer m.bg.Done()
+		return m.refresh(e, w)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return Token{}, r.Err
+		}
+		return r.Val.(Token), nil
+	case <-ctx.Done():
+		return Token{}, ctx.Err()
+	}
+}
+
+// startBackgroundRefresh starts one refresh of a stale token unless one is
+// running. The flag is set before the goroutine starts, so a burst of
+// callers starts one goroutine, not one each.
+func (m *Manager) startBackgroundRefresh(e *entry) {
+	if !e.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	if e.held(m.now()) != nil || !m.begin() {
+		e.refreshing.Store(false)
+		return
+	}
+	go func() {
+		defer m.bg.Done()
+		defer e.refreshing.Store(false)
+		w := want{fresh: true}
+		m.flights.Do(w.flightKey(e.id), func() (any, error) { return m.refresh(e, w) })
+	}()
+}
+
+// startRecheck re-reads the shared cache in the background for a token that
+// is fresh in memory but has not been confirmed for the local TTL.
+func (m *Manager) startRecheck(e *entry) {
+	if !e.rechecking.CompareAndSwap(false, true) {
+		return
+	}
+	if !m.begin() {
+		e.rechecking.Store(false)
+		return
+	}
+	go func() {
+		defer m.bg.Done()
+		defer e.rechecking.Store(false)
+		m.recheck(e)
+	}()
+}
+
+// recheck confirms L1 against the shared cache: it adopts a token another
+// node published, and writes L1 back when the shared copy is missing or
+// older (a cache that lost its data, a write that failed earlier), so the
+// fleet converges on the newest token without a new upstream call.
+func (m *Manager) recheck(e *entry) {
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.cacheTimeout)
+	defer cancel()
+	st := m.store.Load()
+	shared, err := m.readShared(ctx, e, st)
+	now := m.now()
+	cur := e.snap.Load()
+	switch {
+	case err == nil && (cur == nil || !shared.IssuedAt.Before(cur.tok.IssuedAt)):
+		if cur != nil && shared.Value != cur.tok.Value {
+			m.observe(EventAdopt, e.id, 0, nil)
+		}
+		e.install(m.newSnapshot(shared, now))
+	case (err == nil || errors.Is(err, ErrNotFound)) && cur.isUsable(now):
+		m.writeShared(ctx, e, st, cur.tok, now)
+		e.install(m.newSnapshot(cur.tok, now))
+	case cur != nil:
+		// The cache is unreachable: keep serving L1, ask again later.
+		e.install(m.newSnapshot(cur.tok, now))
+	}
+}
+
+// readShared returns the shared token, ErrNotFound for a miss or a corrupt
+// value (logged; the next write replaces it), or the cache's error.
+func (m *Manager) readShared(ctx context.Context, e *entry, st *store) (Token, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.cacheTimeout)
+	defer cancel()
+	raw, err := st.cache.Get(ctx, e.cacheKey)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			m.cacheFailed(e, "get", err)
+		}
+		return Token{}, err
+	}
+	tok, err := DecodeToken(raw)
+	if err != nil {
+		m.observe(EventCorrupt, e.id, 0, err)
+		m.cfg.logger.Warn("wxtoken: corrupt value in the shared cache, treated as a miss", "id", e.id, "key", e.cacheKey, "err", err)
+		return Token{}, ErrNotFound
+	}
+	return tok, nil
+}
+
+// writeShared stores tok for the rest of its lifetime. A failure is logged
+// and counted, never fatal: the token stays in L1 and is written again at
+// the next re-check.
+func (m *Manager) writeShared(ctx context.Context, e *entry, st *store, tok Token, now time.Time) {
+	doc, err := EncodeToken(tok)
+	if err != nil {
+		return
+	}
+	ttl := tok.ExpiresAt.Sub(now)
+	if ttl < time.Second {
+		ttl = time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.cacheTimeout)
+	defer cancel()
+	if err := st.cache.Set(ctx, e.cacheKey, doc, ttl); err != nil {
+		m.cacheFailed(e, "set", err)
+	}
+}
+
+func (m *Manager) cacheFailed(e *entry, op string, err error) {
+	m.observe(EventCacheError, e.id, 0, err)
+	m.cfg.logger.Warn("wxtoken: shared cache "+op+" failed", "id", e.id, "err", err)
+}

@@ -1,0 +1,62 @@
+package core
+
+import "context"
+
+// Source fetches a new credential from upstream. The Manager calls it only
+// while holding the credential's fleet-wide lock, so a Source need not guard
+// against concurrent refreshes of the same credential.
+type Source interface {
+	Fetch(ctx context.Context, req FetchRequest) (Token, error)
+}
+
+// FetchRequest tells a Source why and for what it is called.
+type FetchRequest struct {
+	// ID is the credential's identity, the {kind}:{id} part of its cache key.
+	ID string
+	// Rejected is the value a business API refused (passive refresh via
+	// Invalidate), or "" for an ordinary refresh. A Source whose upstream
+	// returns the live token until told otherwise (stable_token) uses it to
+	// decide whether to force a new one.
+	Rejected string
+	// Deps reaches the other credentials of the same Manager, for a Source
+	// that needs one (a ticket needs its access_token).
+	Deps Tokens
+	// State is the shared Cache, for a Source that keeps fleet-wide
+	// bookkeeping (a quota counter). Keys used there must start with
+	// StatePrefix.
+	State Cache
+	// StatePrefix is the key prefix reserved in State for this credential.
+	StatePrefix string
+}
+
+// Tokens is the part of a Manager that a Source may call for other
+// credentials.
+type Tokens interface {
+	Token(ctx context.Context, key string) (Token, error)
+	Invalidate(ctx context.Context, key, rejected string) (Token, error)
+}
+
+// Identified is implemented by a Source that knows the upstream identity of
+// its credential, such as "token:wx123" for /cgi-bin/token and app wx123.
+// The identity names the cache key, so two registrations of the same
+// credential share one token instead of invalidating each other. It must
+// never contain a secret. A Source without it is identified by the name it
+// is registered under.
+type Identified interface {
+	Identity() string
+}
+
+// Dependent is implemented by a Source whose credential is derived from
+// another registered credential (a jsapi_ticket from its access_token). Its
+// identity is Identity() + "@" + the identity of the dependency, and the
+// dependency must be registered first.
+type Dependent interface {
+	Identified
+	DependsOn() string
+}
+
+// SourceFunc adapts a function to Source.
+type SourceFunc func(ctx context.Context, req FetchRequest) (Token, error)
+
+// Fetch calls f.
+func (f SourceFunc) Fetch(ctx context.Context, req FetchRequest) (Token, error) { return f(ctx, req) }

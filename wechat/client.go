@@ -1,0 +1,134 @@
+package wechat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/wxtoken/wxtoken/core"
+)
+
+// Default upstream hosts.
+const (
+	WeChatBaseURL = "https://api.weixin.qq.com"
+	WeComBaseURL  = "https://qyapi.weixin.qq.com"
+)
+
+// DefaultTimeout bounds one upstream request when no http.Client is given.
+// It stays under core.DefaultLockTTL, so a fetch ends before its lock does.
+const DefaultTimeout = 10 * time.Second
+
+// maxResponseBytes bounds what is read of an upstream answer.
+const maxResponseBytes = 1 << 20
+
+// Option configures a Source.
+type Option func(*client)
+
+// WithBaseURL points a Source at another host, such as a wxsim server or a
+// proxy: "http://127.0.0.1:8081". The path of each endpoint is appended.
+func WithBaseURL(u string) Option {
+	return func(c *client) { c.base = strings.TrimRight(u, "/") }
+}
+
+// WithHTTPClient sets the http.Client used for upstream calls. Its Timeout
+// should stay under the Manager's lock TTL.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *client) { c.hc = hc }
+}
+
+// client makes upstream calls. secrets are blanked out of every error it
+// returns.
+type client struct {
+	base    string
+	hc      *http.Client
+	secrets []string
+}
+
+func newClient(defaultBase string, opts []Option, secrets ...string) client {
+	c := client{base: defaultBase, hc: &http.Client{Timeout: DefaultTimeout}}
+	for _, o := range opts {
+		o(&c)
+	}
+	for _, s := range secrets {
+		if s != "" {
+			c.secrets = append(c.secrets, s)
+		}
+	}
+	return c
+}
+
+// call sends one request and decodes a credential from the answer: the
+// string in field and its expires_in. body, when not nil, is sent as JSON.
+func (c client) call(ctx context.Context, method, path string, q url.Values, body any, field string) (core.Token, error) {
+	start := time.Now()
+	raw, err := c.roundTrip(ctx, method, path, q, body)
+	if err != nil {
+		return core.Token{}, err
+	}
+	value, expiresIn, err := decodeCredential(raw, field)
+	if err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) {
+			ae.Endpoint, ae.Msg = path, c.redact(ae.Msg)
+			return core.Token{}, ae
+		}
+		return core.Token{}, fmt.Errorf("wechat: %s: %w", path, err)
+	}
+	// Count the lifetime from before the request was sent: never later
+	// than upstream's own clock.
+	return core.Token{Value: value, ExpiresAt: start.Add(expiresIn)}, nil
+}
+
+func (c client) roundTrip(ctx context.Context, method, path string, q url.Values, body any) ([]byte, error) {
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("wechat: %s: encoding the request: %w", path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		// The URL may hold a secret: report only the path.
+		return nil, fmt.Errorf("wechat: %s: bad base URL %q", path, c.base)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error prints the URL, query and secret included
+		}
+		return nil, &TransportError{Endpoint: path, Err: errors.New(c.redact(err.Error()))}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return nil, &TransportError{Endpoint: path, Err: errors.New(c.redact(err.Error()))}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, &HTTPError{Endpoint: path, Status: resp.StatusCode}
+	}
+	return raw, nil
+}
+
+func (c client) redact(s string) string {
+	for _, sec := range c.secrets {
+		s = strings.ReplaceAll(s, sec, "***")
+	}
+	return s
+}

@@ -1,0 +1,45 @@
+package wechat
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/wxtoken/wxtoken/core"
+)
+
+// AccountSource fetches the access_token of an official account, mini
+// program or mini game from GET /cgi-bin/token. Every call issues a new
+// token and retires the previous one about 5 minutes later, which is why
+// only one node of a fleet may call it.
+type AccountSource struct {
+	appID  string
+	secret string
+	c      client
+}
+
+// OfficialAccount returns the Source of an official account's access_token.
+func OfficialAccount(appID, secret string, opts ...Option) *AccountSource {
+	return &AccountSource{appID: appID, secret: secret, c: newClient(WeChatBaseURL, opts, secret)}
+}
+
+// MiniProgram returns the Source of a mini program's access_token: the
+// same endpoint and rules as an official account.
+func MiniProgram(appID, secret string, opts ...Option) *AccountSource {
+	return OfficialAccount(appID, secret, opts...)
+}
+
+// MiniGame returns the Source of a mini game's access_token: the same
+// endpoint and rules as an official account.
+func MiniGame(appID, secret string, opts ...Option) *AccountSource {
+	return OfficialAccount(appID, secret, opts...)
+}
+
+// Identity implements core.Identified: "token:" + appid.
+func (s *AccountSource) Identity() string { return "token:" + s.appID }
+
+// Fetch implements core.Source.
+func (s *AccountSource) Fetch(ctx context.Context, _ core.FetchRequest) (core.Token, error) {
+	q := url.Values{"grant_type": {"client_credential"}, "appid": {s.appID}, "secret": {s.secret}}
+	return s.c.call(ctx, http.MethodGet, "/cgi-bin/token", q, nil, "access_token")
+}

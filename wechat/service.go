@@ -1,0 +1,100 @@
+package wechat
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/wxtoken/wxtoken/core"
+)
+
+// ProviderSource fetches a WeCom service provider's provider_access_token
+// from POST /cgi-bin/service/get_provider_token.
+type ProviderSource struct {
+	corpID string
+	secret string
+	c      client
+}
+
+// ProviderToken returns the Source of a WeCom provider_access_token.
+func ProviderToken(corpID, providerSecret string, opts ...Option) *ProviderSource {
+	return &ProviderSource{corpID: corpID, secret: providerSecret, c: newClient(WeComBaseURL, opts, providerSecret)}
+}
+
+// Identity implements core.Identified: "provider:" + corpid.
+func (s *ProviderSource) Identity() string { return "provider:" + s.corpID }
+
+// Fetch implements core.Source.
+func (s *ProviderSource) Fetch(ctx context.Context, _ core.FetchRequest) (core.Token, error) {
+	body := map[string]string{"corpid": s.corpID, "provider_secret": s.secret}
+	return s.c.call(ctx, http.MethodPost, "/cgi-bin/service/get_provider_token", nil, body, "provider_access_token")
+}
+
+// SuiteTicketReader gives the latest suite_ticket WeCom pushed; see
+// SuiteTickets.
+type SuiteTicketReader interface {
+	Ticket(ctx context.Context) (string, error)
+}
+
+// SuiteSource fetches a WeCom third-party app's suite_access_token from
+// POST /cgi-bin/service/get_suite_token, with the suite_ticket WeCom pushes
+// to the callback URL every 10 minutes.
+type SuiteSource struct {
+	suiteID string
+	secret  string
+	tickets SuiteTicketReader
+	c       client
+}
+
+// SuiteToken returns the Source of a suite_access_token. tickets supplies
+// the latest pushed suite_ticket, usually a SuiteTickets on the same shared
+// cache the Manager uses.
+func SuiteToken(suiteID, suiteSecret string, tickets SuiteTicketReader, opts ...Option) *SuiteSource {
+	return &SuiteSource{suiteID: suiteID, secret: suiteSecret, tickets: tickets, c: newClient(WeComBaseURL, opts, suiteSecret)}
+}
+
+// Identity implements core.Identified: "suite:" + suite_id.
+func (s *SuiteSource) Identity() string { return "suite:" + s.suiteID }
+
+// Fetch implements core.Source.
+func (s *SuiteSource) Fetch(ctx context.Context, _ core.FetchRequest) (core.Token, error) {
+	ticket, err := s.tickets.Ticket(ctx)
+	if err != nil {
+		return core.Token{}, err
+	}
+	body := map[string]string{"suite_id": s.suiteID, "suite_secret": s.secret, "suite_ticket": ticket}
+	return s.c.call(ctx, http.MethodPost, "/cgi-bin/service/get_suite_token", nil, body, "suite_access_token")
+}
+
+// CorpSource fetches the access_token of a corp that authorized a suite,
+// from POST /cgi-bin/service/get_corp_token with the suite_access_token
+// registered under suiteKey.
+type CorpSource struct {
+	suiteKey      string
+	authCorpID    string
+	permanentCode string
+	c             client
+}
+
+// CorpToken returns the Source of an authorized corp's access_token.
+// permanentCode is a secret, like an app secret.
+func CorpToken(suiteKey, authCorpID, permanentCode string, opts ...Option) *CorpSource {
+	return &CorpSource{suiteKey: suiteKey, authCorpID: authCorpID, permanentCode: permanentCode,
+		c: newClient(WeComBaseURL, opts, permanentCode)}
+}
+
+// Identity implements core.Identified; the Manager appends the suite's
+// identity (see core.Dependent).
+func (s *CorpSource) Identity() string { return "corp:" + s.authCorpID }
+
+// DependsOn implements core.Dependent.
+func (s *CorpSource) DependsOn() string { return s.suiteKey }
+
+// Fetch implements core.Source.
+func (s *CorpSource) Fetch(ctx context.Context, req core.FetchRequest) (core.Token, error) {
+	return withToken(ctx, req.Deps, s.suiteKey, func(suiteToken string) (core.Token, error) {
+		q := url.Values{"suite_access_token": {suiteToken}}
+		body := map[string]string{"auth_corpid": s.authCorpID, "permanent_code": s.permanentCode}
+		return s.c.call(ctx, http.MethodPost, "/cgi-bin/service/get_corp_token", q, body, "access_token")
+	})
+}

@@ -1,0 +1,129 @@
+package wxsim
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// wecomToken is GET /cgi-bin/gettoken: one token per app (corpid + that
+// app's secret), the same one while it is valid unless configured
+// otherwise. WeCom answers a wrong secret with 40001.
+func (s *Sim) wecomToken(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	corp, secret := q.Get("corpid"), q.Get("corpsecret")
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	agent, ok := s.wecom[wecomKey{corp, secret}]
+	if !ok {
+		if s.knownCorp(corp) {
+			fail(w, 40001)
+		} else {
+			fail(w, 40013)
+		}
+		return
+	}
+	id := "wecom:" + corp + ":" + agent
+	if v, rec, ok := s.live(id, now); ok && !s.wecomNewPerCall {
+		grant(w, "access_token", v, rec.expires, now, true)
+		return
+	}
+	v, rec := s.issue(id, now)
+	grant(w, "access_token", v, rec.expires, now, true)
+}
+
+func (s *Sim) knownCorp(corp string) bool {
+	for k := range s.wecom {
+		if k.corp == corp {
+			return true
+		}
+	}
+	return false
+}
+
+// providerToken is POST /cgi-bin/service/get_provider_token.
+func (s *Sim) providerToken(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		CorpID string `json:"corpid"`
+		Secret string `json:"provider_secret"`
+	}
+	if !decodeBody(w, r, &body) {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want, ok := s.provs[body.CorpID]
+	switch {
+	case !ok:
+		fail(w, 40013)
+	case want != body.Secret:
+		fail(w, 40001)
+	default:
+		v, rec := s.issue("provider:"+body.CorpID, now)
+		grant(w, "provider_access_token", v, rec.expires, now, false)
+	}
+}
+
+// suiteToken is POST /cgi-bin/service/get_suite_token.
+func (s *Sim) suiteToken(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		SuiteID string `json:"suite_id"`
+		Secret  string `json:"suite_secret"`
+		Ticket  string `json:"suite_ticket"`
+	}
+	if !decodeBody(w, r, &body) {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.suites[body.SuiteID]
+	switch {
+	case !ok:
+		fail(w, 40082)
+	case st.secret != body.Secret:
+		fail(w, 40083)
+	case !now.Before(st.tickets[body.Ticket]):
+		fail(w, 40085)
+	default:
+		v, rec := s.issue("suite:"+body.SuiteID, now)
+		grant(w, "suite_access_token", v, rec.expires, now, false)
+	}
+}
+
+// corpToken is POST /cgi-bin/service/get_corp_token?suite_access_token=.
+func (s *Sim) corpToken(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		AuthCorpID    string `json:"auth_corpid"`
+		PermanentCode string `json:"permanent_code"`
+	}
+	if !decodeBody(w, r, &body) {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	owner, code := s.verify(r.URL.Query().Get("suite_access_token"), now)
+	if code == 42001 {
+		code = 42009
+	}
+	if code != 0 {
+		fail(w, code)
+		return
+	}
+	suiteID, isSuite := strings.CutPrefix(owner, "suite:")
+	want, ok := s.authed[authKey{suiteID, body.AuthCorpID}]
+	switch {
+	case !isSuite:
+		fail(w, 40014)
+	case !ok:
+		fail(w, 40013)
+	case want != body.PermanentCode:
+		fail(w, 40084)
+	default:
+		v, rec := s.issue("corp:"+body.AuthCorpID+"@"+owner, now)
+		grant(w, "access_token", v, rec.expires, now, false)
+	}
+}
