@@ -46,13 +46,15 @@
 //
 // The value is a small JSON document that programs in any language can read:
 //
-//		{"v":1,"access_token":"ACCESS_TOKEN","expires_at":1764000000.123,"issued_at":1763992800}
+//	{"v":1,"access_token":"ACCESS_TOKEN","expires_at":1764000000.123,"issued_at":1763992800}
 //
-//	  - v: format version, 1. Later versions keep these fields.
-//	  - access_token: the credential (an access_token or a ticket).
-//	  - expires_at: when upstream stops accepting it, in Unix seconds; a
-//	    fractional part, when present, carries milliseconds.
-//	  - issued_at: when it was fetched, in Unix seconds (optional).
+// Its fields:
+//
+//   - v: format version, 1. Later versions keep these fields.
+//   - access_token: the credential (an access_token or a ticket).
+//   - expires_at: when upstream stops accepting it, in Unix seconds; a
+//     fractional part, when present, carries milliseconds.
+//   - issued_at: when it was fetched, in Unix seconds (optional).
 //
 // The cache entry's own TTL is the token's remaining lifetime. A value that
 // does not parse is treated as a miss, logged, and overwritten.
