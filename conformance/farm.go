@@ -219,6 +219,9 @@ func (f *farm) invalidateAll(t *testing.T) {
 			if tok.Value == bad {
 				break
 			}
+			if ctx.Err() != nil {
+				t.Fatalf("rule: every node serves the live token within the local TTL; a Manager still serves %s, not %s", short(tok.Value), short(bad))
+			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}

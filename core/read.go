@@ -118,7 +118,7 @@ func (m *Manager) recheck(e *entry) {
 	now := m.now()
 	cur := e.snap.Load()
 	switch {
-	case err == nil && (cur == nil || !shared.IssuedAt.Before(cur.tok.IssuedAt)):
+	case err == nil && (cur == nil || shared.Value == cur.tok.Value || !shared.IssuedAt.Before(cur.tok.IssuedAt)):
 		if cur != nil && shared.Value != cur.tok.Value {
 			m.observe(EventAdopt, e.id, 0, nil)
 		}

@@ -176,6 +176,10 @@ func (m *Manager) checkFetched(tok *Token) error {
 	if tok.IssuedAt.IsZero() || tok.IssuedAt.After(now) {
 		tok.IssuedAt = now
 	}
+	// Keep exactly what the cache document can hold, so that the copy in
+	// memory and the shared copy of one token compare equal.
+	tok.IssuedAt = tok.IssuedAt.Round(0).Truncate(time.Millisecond)
+	tok.ExpiresAt = tok.ExpiresAt.Round(0).Truncate(time.Millisecond)
 	return nil
 }
 
