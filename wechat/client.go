@@ -51,8 +51,14 @@ type client struct {
 	secrets []string
 }
 
+// DefaultHTTPClient returns the http.Client a Source uses when none is
+// given, with its own timeout.
+func DefaultHTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout}
+}
+
 func newClient(defaultBase string, opts []Option, secrets ...string) client {
-	c := client{base: defaultBase, hc: &http.Client{Timeout: DefaultTimeout}}
+	c := client{base: defaultBase, hc: DefaultHTTPClient(DefaultTimeout)}
 	for _, o := range opts {
 		o(&c)
 	}
