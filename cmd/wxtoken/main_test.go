@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func run(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	root := newRoot()
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+func TestTokenAgainstBuiltInSimulator(t *testing.T) {
+	for _, kind := range []string{"official", "stable", "wecom"} {
+		out, err := run(t, context.Background(), "token", "--sim", "--kind", kind)
+		if err != nil {
+			t.Fatalf("token --sim --kind %s: %v", kind, err)
+		}
+		var v struct {
+			AccessToken string `json:"access_token"`
+			ExpiresIn   int    `json:"expires_in"`
+			ExpiresAt   string `json:"expires_at"`
+		}
+		if err := json.Unmarshal([]byte(out), &v); err != nil || len(v.AccessToken) < 100 || v.ExpiresIn < 7100 {
+			t.Fatalf("token --sim --kind %s printed %q (%v)", kind, out, err)
+		}
+		if _, err := time.Parse(time.RFC3339, v.ExpiresAt); err != nil {
+			t.Fatalf("expires_at %q is not RFC 3339", v.ExpiresAt)
+		}
+	}
+}
+
+func TestTokenSecretSources(t *testing.T) {
+	ctx := context.Background()
+	if _, err := run(t, ctx, "token", "--appid", "wx1"); err == nil || !strings.Contains(err.Error(), "secret") {
+		t.Fatalf("token without a secret = %v, want an error asking for one", err)
+	}
+	if _, err := run(t, ctx, "token", "--appid", "wx1", "--secret-env", "WXTOKEN_TEST_UNSET_VAR"); err == nil || !strings.Contains(err.Error(), "WXTOKEN_TEST_UNSET_VAR") {
+		t.Fatalf("token with an unset env var = %v, want an error naming it", err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	if _, err := run(t, ctx, "token", "--appid", "wx1", "--secret-file", empty); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("token with an empty secret file = %v", err)
+	}
+	if _, err := run(t, ctx, "token", "--sim", "--kind", "nope"); err == nil {
+		t.Fatal("an unknown kind was accepted")
+	}
+}
+
+// token against a `wxtoken sim` started by the same binary, with the secret
+// from a file, as a person would check a setup.
+func TestSimCommandServesTokenCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := run(t, ctx, "sim", "--addr", "127.0.0.1:18981", "--app", "wxcli:cli-secret")
+		done <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get("http://127.0.0.1:18981/cgi-bin/get_api_domain_ip")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("wxtoken sim did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("cli-secret\n"), 0o600)
+	out, err := run(t, context.Background(), "token", "--appid", "wxcli", "--secret-file", secret, "--base-url", "http://127.0.0.1:18981")
+	if err != nil || !strings.Contains(out, "access_token") {
+		t.Fatalf("token against wxtoken sim: %q, %v", out, err)
+	}
+	_, err = run(t, context.Background(), "token", "--appid", "wxcli", "--secret-env", "PATH", "--base-url", "http://127.0.0.1:18981")
+	if err == nil || !strings.Contains(err.Error(), "40125") || strings.Contains(err.Error(), os.Getenv("PATH")) {
+		t.Fatalf("a wrong secret = %v, want errcode 40125 without the secret", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("wxtoken sim did not shut down cleanly: %v", err)
+	}
+}
