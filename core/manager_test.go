@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -418,5 +419,31 @@ func TestDefaultManagerSetCache(t *testing.T) {
 	raw, err := c.Get(context.Background(), "wxtoken:token:"+testApp)
 	if err != nil || !strings.Contains(raw, tok.Value) {
 		t.Fatalf("the default manager did not write through the cache given to SetCache: %q, %v", raw, err)
+	}
+}
+
+// cacheOnly hides the Locker of a MemoryCache: a store with no lock of its
+// own.
+type cacheOnly struct{ core.Cache }
+
+func TestCacheWithoutLockerUsesProcessLockAndSaysSo(t *testing.T) {
+	sim := newSim(t)
+	var logs syncBuffer
+	shared := cacheOnly{core.NewMemoryCache()}
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	a := newManager(t, core.WithCache(shared), core.WithLogger(logger))
+	b := newManager(t, core.WithCache(shared), core.WithLogger(logger))
+	if !strings.Contains(logs.String(), "no Locker") {
+		t.Fatalf("no warning that the cache brings no Locker: %q", logs.String())
+	}
+	register(t, a, "shop", account(sim))
+	register(t, b, "shop", account(sim))
+	var wg sync.WaitGroup
+	for _, m := range []*core.Manager{a, b, a, b} {
+		wg.Go(func() { mustToken(t, m, "shop") })
+	}
+	wg.Wait()
+	if n := tokenCalls(sim); n != 1 {
+		t.Fatalf("two Managers of one process on a lock-less cache made %d upstream calls, want 1", n)
 	}
 }
