@@ -142,7 +142,7 @@ func (f *farm) traffic(t *testing.T, d time.Duration) {
 							_, _ = m.Invalidate(ctx, farmKey, tok.Value)
 						}
 					}
-					time.Sleep(2 * time.Millisecond)
+					time.Sleep(5 * time.Millisecond)
 				}
 			})
 		}

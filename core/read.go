@@ -161,13 +161,9 @@ func (m *Manager) writeShared(ctx context.Context, e *entry, st *store, tok Toke
 	if err != nil {
 		return
 	}
-	ttl := tok.ExpiresAt.Sub(now)
-	if ttl < time.Second {
-		ttl = time.Second
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.cacheTimeout)
 	defer cancel()
-	if err := st.cache.Set(ctx, e.cacheKey, doc, ttl); err != nil {
+	if err := st.cache.Set(ctx, e.cacheKey, doc, cacheTTL(tok, now)); err != nil {
 		m.cacheFailed(e, "set", err)
 	}
 }
@@ -175,4 +171,10 @@ func (m *Manager) writeShared(ctx context.Context, e *entry, st *store, tok Toke
 func (m *Manager) cacheFailed(e *entry, op string, err error) {
 	m.observe(EventCacheError, e.id, 0, err)
 	m.cfg.logger.Warn("wxtoken: shared cache "+op+" failed", "id", e.id, "err", err)
+}
+
+// cacheTTL is how long the shared entry of tok lives: its remaining
+// lifetime, never zero or negative (which a Cache reads as "forever").
+func cacheTTL(tok Token, now time.Time) time.Duration {
+	return max(tok.ExpiresAt.Sub(now), time.Second)
 }

@@ -12,7 +12,7 @@ import (
 
 // Polling and retry schedules of a refresh.
 var (
-	lockPoll   = backoff.Policy{Min: 20 * time.Millisecond, Max: 500 * time.Millisecond}
+	lockPoll   = backoff.Policy{Min: 20 * time.Millisecond, Max: 250 * time.Millisecond}
 	fetchRetry = backoff.Policy{Min: 200 * time.Millisecond, Max: 5 * time.Second}
 )
 
@@ -56,7 +56,7 @@ func (m *Manager) refresh(e *entry, w want) (Token, error) {
 	if err != nil {
 		return m.fallback(e, w, err)
 	}
-	m.publish(ctx, e, st, tok)
+	m.publish(ctx, e, st, tok, lease)
 	return tok, nil
 }
 
@@ -184,11 +184,29 @@ func (m *Manager) checkFetched(tok *Token) error {
 }
 
 // publish installs a fetched token in L1 first, so that a failed cache
-// write never throws away a token the daily quota paid for.
-func (m *Manager) publish(ctx context.Context, e *entry, st *store, tok Token) {
+// write never throws away a token the daily quota paid for. Under a lease
+// that can fence its writes, the write happens only while the lock is
+// still held.
+func (m *Manager) publish(ctx context.Context, e *entry, st *store, tok Token, lease lock.Lease) {
 	now := m.now()
 	e.install(m.newSnapshot(tok, now))
-	m.writeShared(ctx, e, st, tok, now)
+	fl, fenced := lease.(FencedLease)
+	if !fenced {
+		m.writeShared(ctx, e, st, tok, now)
+		return
+	}
+	doc, err := EncodeToken(tok)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.cacheTimeout)
+	defer cancel()
+	switch err := fl.SetIfHeld(ctx, e.cacheKey, doc, cacheTTL(tok, now)); {
+	case errors.Is(err, lock.ErrLost):
+		m.cfg.logger.Warn("wxtoken: the refresh lock ran out before the token was published; not overwriting the shared token", "id", e.id)
+	case err != nil:
+		m.cacheFailed(e, "fenced set", err)
+	}
 }
 
 // fallback answers a refresh that failed: with the L1 token when it still
@@ -226,6 +244,6 @@ func (m *Manager) degradedRefresh(ctx context.Context, e *entry, st *store, w wa
 	if err != nil {
 		return m.fallback(e, w, err)
 	}
-	m.publish(ctx, e, st, tok)
+	m.publish(ctx, e, st, tok, nil)
 	return tok, nil
 }

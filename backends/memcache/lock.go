@@ -1,0 +1,80 @@
+package memcachebackend
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/wxtoken/wxtoken/lock"
+)
+
+// TryLock implements lock.Locker: Add succeeds only when the key is absent,
+// so exactly one owner creates it. The value is a random owner id.
+func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (lock.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if ttl <= 0 {
+		return nil, errors.New("memcachebackend: lock ttl must be positive")
+	}
+	owner := make([]byte, 18)
+	_, _ = rand.Read(owner)
+	l := &lease{b: b, key: b.key(name), owner: base64.RawURLEncoding.EncodeToString(owner)}
+	err := b.mc.Add(&memcache.Item{Key: l.key, Value: []byte(l.owner), Expiration: expiration(ttl, time.Now())})
+	switch {
+	case err == nil:
+		return l, nil
+	case errors.Is(err, memcache.ErrNotStored):
+		return nil, lock.ErrNotAcquired
+	}
+	return nil, ctxFirst(ctx, err)
+}
+
+type lease struct {
+	b     *Backend
+	key   string
+	owner string
+}
+
+// swap replaces the lock item's expiry if this lease still owns it: Get
+// for the CAS id, check the owner, CompareAndSwap. Any change in between
+// makes the swap fail, so another owner's lock is never touched.
+func (l *lease) swap(ctx context.Context, exptime int32) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	it, err := l.b.mc.Get(l.key)
+	if errors.Is(err, memcache.ErrCacheMiss) {
+		return lock.ErrLost
+	}
+	if err != nil {
+		return ctxFirst(ctx, err)
+	}
+	if string(it.Value) != l.owner {
+		return lock.ErrLost
+	}
+	it.Expiration = exptime
+	err = l.b.mc.CompareAndSwap(it)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, memcache.ErrCASConflict), errors.Is(err, memcache.ErrNotStored), errors.Is(err, memcache.ErrCacheMiss):
+		return lock.ErrLost
+	}
+	return ctxFirst(ctx, err)
+}
+
+func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
+	if ttl <= 0 {
+		return errors.New("memcachebackend: lock ttl must be positive")
+	}
+	return l.swap(ctx, expiration(ttl, time.Now()))
+}
+
+// Unlock expires the item at once (a negative exptime), by the same
+// owner-checked swap: never a bare Delete.
+func (l *lease) Unlock(ctx context.Context) error { return l.swap(ctx, -1) }

@@ -1,0 +1,35 @@
+package memcachebackend_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+
+	memcachebackend "github.com/wxtoken/wxtoken/backends/memcache"
+	"github.com/wxtoken/wxtoken/conformance"
+	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/containertest"
+	"github.com/wxtoken/wxtoken/lock"
+)
+
+// memcached keeps whole seconds, plus one for its once-a-second clock.
+var opts = conformance.Options{TTLTolerance: 2100 * time.Millisecond, FarmAllowExtraFetch: true}
+
+func TestConformance(t *testing.T) {
+	srv := containertest.Memcached(t)
+	newBackend := func(*testing.T) conformance.Backend {
+		mc := memcache.New(srv.Addr)
+		mc.Timeout = 2 * time.Second
+		return memcachebackend.New(mc)
+	}
+	t.Run("Cache", func(t *testing.T) {
+		conformance.TestCache(t, func(t *testing.T) core.Cache { return newBackend(t) }, opts)
+	})
+	t.Run("Locker", func(t *testing.T) {
+		conformance.TestLocker(t, func(t *testing.T) lock.Locker { return newBackend(t) }, opts)
+	})
+	t.Run("Farm", func(t *testing.T) {
+		conformance.TestFarm(t, newBackend, opts)
+	})
+}

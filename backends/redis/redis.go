@@ -1,0 +1,103 @@
+// Package redisbackend stores wxtoken credentials in Redis and locks their
+// refresh with redsync, on one go-redis client: standalone, Sentinel
+// (redis.NewFailoverClient) or Cluster (redis.NewClusterClient).
+//
+//	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{"127.0.0.1:6379"}})
+//	core.SetCache(redisbackend.New(rdb))
+//
+// Values are plain strings under their keys (GET, SET with PX, DEL), so
+// programs in other languages read the same documents. Locks are redsync
+// mutexes: SET NX PX with a random owner value, released and extended by
+// owner-checked scripts.
+package redisbackend
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/go-redsync/redsync/v4"
+	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/lock"
+)
+
+var (
+	_ core.Cache  = (*Backend)(nil)
+	_ lock.Locker = (*Backend)(nil)
+)
+
+// Backend is a core.Cache and a lock.Locker on one Redis client. It is safe
+// for concurrent use.
+type Backend struct {
+	rdb      redis.UniversalClient
+	rs       *redsync.Redsync
+	prefix   string
+	lockOpts []redsync.Option
+}
+
+// Option configures a Backend.
+type Option func(*Backend)
+
+// WithKeyPrefix puts prefix before every key, to share a database with
+// other programs. The Manager's own prefix (wxtoken by default) comes after
+// it.
+func WithKeyPrefix(prefix string) Option { return func(b *Backend) { b.prefix = prefix } }
+
+// WithRedsyncOptions passes options to every redsync mutex, such as
+// redsync.WithDriftFactor. TryLock always makes exactly one attempt and
+// the expiry is the ttl asked for, whatever these say.
+func WithRedsyncOptions(opts ...redsync.Option) Option {
+	return func(b *Backend) { b.lockOpts = append(b.lockOpts, opts...) }
+}
+
+// New returns a Backend on rdb. The client is the caller's: Close it when
+// done.
+func New(rdb redis.UniversalClient, opts ...Option) *Backend {
+	b := &Backend{rdb: rdb, rs: redsync.New(goredis.NewPool(rdb))}
+	for _, o := range opts {
+		o(b)
+	}
+	return b
+}
+
+// Get implements core.Cache.
+func (b *Backend) Get(ctx context.Context, key string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	v, err := b.rdb.Get(ctx, b.prefix+key).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", core.ErrNotFound
+	}
+	return v, ctxFirst(ctx, err)
+}
+
+// Set implements core.Cache. Redis keeps millisecond TTLs (SET PX).
+func (b *Backend) Set(ctx context.Context, key, value string, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if ttl < 0 {
+		ttl = 0 // go-redis reads -1 as KEEPTTL; the contract means no expiry
+	}
+	return ctxFirst(ctx, b.rdb.Set(ctx, b.prefix+key, value, ttl).Err())
+}
+
+// Remove implements core.Cache.
+func (b *Backend) Remove(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return ctxFirst(ctx, b.rdb.Del(ctx, b.prefix+key).Err())
+}
+
+// ctxFirst reports ctx's error when ctx ended, whatever the client said.
+func ctxFirst(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}

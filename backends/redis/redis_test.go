@@ -1,0 +1,50 @@
+package redisbackend_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	redisbackend "github.com/wxtoken/wxtoken/backends/redis"
+	"github.com/wxtoken/wxtoken/conformance"
+	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/containertest"
+	"github.com/wxtoken/wxtoken/lock"
+)
+
+// suites runs the three conformance suites, each client made by newClient.
+func suites(t *testing.T, newClient func(t *testing.T) redis.UniversalClient) {
+	newBackend := func(t *testing.T) conformance.Backend {
+		c := newClient(t)
+		t.Cleanup(func() { c.Close() })
+		return redisbackend.New(c)
+	}
+	t.Run("Cache", func(t *testing.T) {
+		conformance.TestCache(t, func(t *testing.T) core.Cache { return newBackend(t) })
+	})
+	t.Run("Locker", func(t *testing.T) {
+		conformance.TestLocker(t, func(t *testing.T) lock.Locker { return newBackend(t) })
+	})
+	t.Run("Farm", func(t *testing.T) {
+		conformance.TestFarm(t, newBackend, conformance.Options{FarmAllowExtraFetch: true})
+	})
+}
+
+func TestStandalone(t *testing.T) {
+	srv := containertest.Redis(t)
+	suites(t, func(t *testing.T) redis.UniversalClient {
+		return redis.NewClient(&redis.Options{Addr: srv.Addr})
+	})
+}
+
+func TestCluster(t *testing.T) {
+	nodes := containertest.RedisCluster(t, 3)
+	var addrs []string
+	for _, n := range nodes {
+		addrs = append(addrs, n.Addr)
+	}
+	suites(t, func(t *testing.T) redis.UniversalClient {
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ReadTimeout: 2 * time.Second})
+	})
+}
