@@ -2,8 +2,8 @@ package containertest
 
 import (
 	"context"
-	"strings"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
