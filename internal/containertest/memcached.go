@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/wait"
 )
 
 // Memcached starts a memcached server.
@@ -14,7 +13,7 @@ func Memcached(t testing.TB) *Server {
 		// -u only matters when started as root (the FROM-scratch image).
 		testcontainers.WithCmd("memcached", "-u", "nobody", "-p", "11211", "-m", "64"),
 		testcontainers.WithExposedPorts("11211/tcp"),
-		testcontainers.WithWaitStrategy(wait.ForListeningPort("11211/tcp").SkipInternalCheck()),
+		testcontainers.WithWaitStrategy(textProbe("11211/tcp", "version\r\n", "VERSION ")),
 	)
 	return &Server{Addr: endpoint(t, c, "11211/tcp"), Container: c}
 }

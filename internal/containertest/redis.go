@@ -22,8 +22,8 @@ func Redis(t testing.TB) *Server {
 	c := run(t, image("WXTOKEN_REDIS_IMAGE", DefaultRedisImage),
 		testcontainers.WithCmd(append(redisArgs, "--port", "6379")...),
 		testcontainers.WithExposedPorts("6379/tcp"),
-		testcontainers.WithWaitStrategy(wait.ForListeningPort("6379/tcp").SkipInternalCheck(),
-			wait.ForLog("Ready to accept connections")),
+		testcontainers.WithWaitStrategy(wait.ForLog("Ready to accept connections"),
+			textProbe("6379/tcp", "PING\r\n", "+PONG")),
 	)
 	return &Server{Addr: endpoint(t, c, "6379/tcp"), Container: c}
 }

@@ -1,0 +1,86 @@
+package filebackend
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/wxtoken/wxtoken/lock"
+)
+
+// TryLock implements lock.Locker with a non-blocking flock on a file of
+// its own descriptor, so it excludes other processes and other Backends
+// and goroutines of this process alike.
+func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (lock.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if ttl <= 0 {
+		return nil, errors.New("filebackend: lock ttl must be positive")
+	}
+	p := b.path("locks", name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return nil, err
+	}
+	fl := flock.New(p)
+	ok, err := fl.TryLock()
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, lock.ErrNotAcquired
+	}
+	l := &lease{fl: fl}
+	l.timer = time.AfterFunc(ttl, l.expire)
+	return l, nil
+}
+
+// lease holds a flock until Unlock or until its TTL runs out, when its own
+// timer releases it (the kernel does so at once if the process dies).
+type lease struct {
+	mu    sync.Mutex
+	fl    *flock.Flock
+	timer *time.Timer
+	ended bool
+}
+
+func (l *lease) expire() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.ended {
+		l.ended = true
+		_ = l.fl.Unlock()
+	}
+}
+
+func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if ttl <= 0 {
+		return errors.New("filebackend: lock ttl must be positive")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// A timer that already fired is about to release the lock: too late.
+	if l.ended || !l.timer.Stop() {
+		return lock.ErrLost
+	}
+	l.timer.Reset(ttl)
+	return nil
+}
+
+func (l *lease) Unlock(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended || !l.timer.Stop() {
+		return lock.ErrLost
+	}
+	l.ended = true
+	return l.fl.Unlock()
+}
