@@ -51,7 +51,7 @@ func newFarm(t *testing.T, newBackend func(t *testing.T) Backend, o Options) *fa
 	t.Cleanup(sim.Close)
 	prefix := strings.TrimSuffix(uniquePrefix(), ":")
 	f := &farm{o: o, sim: sim, appID: "wxfarm" + prefix[len(prefix)-12:],
-		hc: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+		hc: newHTTPClient(64)}
 	sim.AddApp(f.appID, "farm-secret")
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())

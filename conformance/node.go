@@ -55,23 +55,23 @@ const farmKey = "app"
 
 // newNodeManager builds a farm node's Manager with margins scaled to the
 // lifetime: refresh 3/8 of it ahead, re-check every 300 ms.
-func newNodeManager(c NodeConfig) (*core.Manager, error) {
+func newNodeManager(c NodeConfig, extra ...core.Option) (*core.Manager, error) {
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = "wxtoken-farm"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	m := core.New(
+	m := core.New(append([]core.Option{
 		core.WithCache(c.Backend),
 		core.WithKeyPrefix(c.KeyPrefix),
 		core.WithLogger(c.Logger),
-		core.WithRefreshAhead(c.Lifetime*3/8),
-		core.WithExpiryMargin(c.Lifetime/10),
-		core.WithLocalTTL(300*time.Millisecond),
-		core.WithLockTTL(5*time.Second),
-		core.WithLockWait(8*time.Second),
-	)
+		core.WithRefreshAhead(c.Lifetime * 3 / 8),
+		core.WithExpiryMargin(c.Lifetime / 10),
+		core.WithLocalTTL(300 * time.Millisecond),
+		core.WithLockTTL(5 * time.Second),
+		core.WithLockWait(8 * time.Second),
+	}, extra...)...)
 	if err := m.Register(farmKey, wechat.OfficialAccount(c.AppID, c.Secret, wechat.WithBaseURL(c.SimURL))); err != nil {
 		m.Close()
 		return nil, err
@@ -93,7 +93,7 @@ func RunNode(ctx context.Context, c NodeConfig) (NodeReport, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Duration)
 	defer cancel()
 	go m.Run(ctx)
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: c.Goroutines}}
+	hc := newHTTPClient(c.Goroutines)
 	defer hc.CloseIdleConnections()
 	return drive(ctx, m, c.Goroutines, checker{url: c.SimURL, hc: hc}), nil
 }
@@ -161,4 +161,9 @@ func (c checker) check(ctx context.Context, tok string) (int, error) {
 		return 0, errors.Join(errors.New("undecodable business answer"), err)
 	}
 	return body.Errcode, nil
+}
+
+// newHTTPClient returns a client for business calls from conns callers.
+func newHTTPClient(conns int) *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conns}}
 }

@@ -110,3 +110,10 @@ func lockingSurvivesKill(t *testing.T, members []*containertest.Server) {
 	}
 	t.Logf("%d acquisitions in the 10 s after the kill", afterKill.Load())
 }
+
+func TestOutage(t *testing.T) {
+	srv := containertest.Etcd(t)
+	conformance.TestOutage(t, func(t *testing.T) conformance.Backend {
+		return etcdbackend.New(newClient(t, srv.Addr))
+	}, srv.Pause, srv.Unpause)
+}

@@ -31,7 +31,25 @@ func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (
 	case errors.Is(err, memcache.ErrNotStored):
 		return nil, lock.ErrNotAcquired
 	}
+	// The Add may have reached the server even though the answer did not
+	// reach us (a timeout while the server hung): then a lock nobody holds
+	// would block the fleet for its whole TTL. Release it, owner-checked,
+	// once the server answers again.
+	go l.releaseAbandoned(ttl)
 	return nil, ctxFirst(ctx, err)
+}
+
+// releaseAbandoned retries Unlock for at most ttl until the server says
+// either way: released, or not ours (absent, or another owner's).
+func (l *lease) releaseAbandoned(ttl time.Duration) {
+	deadline := time.Now().Add(ttl)
+	for time.Now().Before(deadline) {
+		err := l.Unlock(context.Background())
+		if err == nil || errors.Is(err, lock.ErrLost) {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 type lease struct {

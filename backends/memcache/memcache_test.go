@@ -33,3 +33,12 @@ func TestConformance(t *testing.T) {
 		conformance.TestFarm(t, newBackend, opts)
 	})
 }
+
+func TestOutage(t *testing.T) {
+	srv := containertest.Memcached(t)
+	conformance.TestOutage(t, func(*testing.T) conformance.Backend {
+		mc := memcache.New(srv.Addr)
+		mc.Timeout = 500 * time.Millisecond
+		return memcachebackend.New(mc)
+	}, srv.Pause, srv.Unpause)
+}

@@ -48,3 +48,14 @@ func TestCluster(t *testing.T) {
 		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ReadTimeout: 2 * time.Second})
 	})
 }
+
+func TestOutage(t *testing.T) {
+	srv := containertest.Redis(t)
+	conformance.TestOutage(t, func(t *testing.T) conformance.Backend {
+		// ContextTimeoutEnabled: give up on a paused server when the
+		// Manager's context says so, not after the 3 s read timeout.
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true, MaxRetries: -1})
+		t.Cleanup(func() { c.Close() })
+		return redisbackend.New(c)
+	}, srv.Pause, srv.Unpause)
+}
