@@ -55,3 +55,8 @@ func TestMemoryCacheDropsExpiredEntries(t *testing.T) {
 		t.Fatalf("an expired entry read once must be dropped; %d entries remain", n)
 	}
 }
+
+func BenchmarkMemoryBackend(b *testing.B) {
+	c := core.NewMemoryCache()
+	conformance.BenchmarkBackend(b, func(*testing.B) conformance.Backend { return c })
+}

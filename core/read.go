@@ -169,6 +169,9 @@ func (m *Manager) writeShared(ctx context.Context, e *entry, st *store, tok Toke
 }
 
 func (m *Manager) cacheFailed(e *entry, op string, err error) {
+	if m.ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return // cut off by Close, not a failing cache
+	}
 	m.observe(EventCacheError, e.id, 0, err)
 	m.cfg.logger.Warn("wxtoken: shared cache "+op+" failed", "id", e.id, "err", err)
 }

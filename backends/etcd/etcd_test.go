@@ -117,3 +117,15 @@ func TestOutage(t *testing.T) {
 		return etcdbackend.New(newClient(t, srv.Addr))
 	}, srv.Pause, srv.Unpause)
 }
+
+func BenchmarkEtcd(b *testing.B) {
+	srv := containertest.Etcd(b)
+	conformance.BenchmarkBackend(b, func(b *testing.B) conformance.Backend {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Addr}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cli.Close() })
+		return etcdbackend.New(cli)
+	})
+}

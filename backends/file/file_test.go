@@ -188,3 +188,8 @@ func runNode() int {
 	json.NewEncoder(os.Stdout).Encode(f)
 	return 0
 }
+
+func BenchmarkFile(b *testing.B) {
+	dir := b.TempDir()
+	conformance.BenchmarkBackend(b, func(*testing.B) conformance.Backend { return filebackend.New(dir) })
+}

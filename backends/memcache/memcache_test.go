@@ -42,3 +42,12 @@ func TestOutage(t *testing.T) {
 		return memcachebackend.New(mc)
 	}, srv.Pause, srv.Unpause)
 }
+
+func BenchmarkMemcached(b *testing.B) {
+	srv := containertest.Memcached(b)
+	conformance.BenchmarkBackend(b, func(*testing.B) conformance.Backend {
+		mc := memcache.New(srv.Addr)
+		mc.MaxIdleConns = 8
+		return memcachebackend.New(mc)
+	})
+}

@@ -59,3 +59,12 @@ func TestOutage(t *testing.T) {
 		return redisbackend.New(c)
 	}, srv.Pause, srv.Unpause)
 }
+
+func BenchmarkRedis(b *testing.B) {
+	srv := containertest.Redis(b)
+	conformance.BenchmarkBackend(b, func(b *testing.B) conformance.Backend {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		b.Cleanup(func() { c.Close() })
+		return redisbackend.New(c)
+	})
+}
