@@ -214,3 +214,28 @@ func (m *Manager) observe(kind EventKind, id string, d time.Duration, err error)
 		m.cfg.observer(Event{Kind: kind, ID: id, Duration: d, Err: err})
 	}
 }
+
+// Cached returns the token held in memory for key, if any, without reading
+// the shared cache or calling upstream: for status pages and readiness
+// checks. The token may be stale or expired; judge it with Valid.
+func (m *Manager) Cached(key string) (Token, bool) {
+	e, err := m.lookup(key)
+	if err != nil {
+		return Token{}, false
+	}
+	s := e.snap.Load()
+	if s == nil {
+		return Token{}, false
+	}
+	return s.tok, true
+}
+
+// LastError returns the error of the key's last failed refresh while it is
+// held (see WithErrorHold), or nil.
+func (m *Manager) LastError(key string) error {
+	e, err := m.lookup(key)
+	if err != nil {
+		return err
+	}
+	return e.held(m.now())
+}

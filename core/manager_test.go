@@ -447,3 +447,27 @@ func TestCacheWithoutLockerUsesProcessLockAndSaysSo(t *testing.T) {
 		t.Fatalf("two Managers of one process on a lock-less cache made %d upstream calls, want 1", n)
 	}
 }
+
+func TestCachedAndLastErrorHaveNoSideEffects(t *testing.T) {
+	sim := newSim(t)
+	m := newManager(t)
+	register(t, m, "shop", account(sim))
+	register(t, m, "bad", wechat.OfficialAccount("wxunknown", "wrong", wechat.WithBaseURL(sim.URL)))
+	if _, ok := m.Cached("shop"); ok || tokenCalls(sim) != 0 {
+		t.Fatal("Cached reported a token, or fetched one, before any Token call")
+	}
+	tok := mustToken(t, m, "shop")
+	if got, ok := m.Cached("shop"); !ok || got.Value != tok.Value {
+		t.Fatal("Cached does not return the token in memory")
+	}
+	if m.LastError("shop") != nil {
+		t.Fatal("LastError set after a successful fetch")
+	}
+	m.Token(context.Background(), "bad")
+	if wechat.Code(m.LastError("bad")) != 40013 {
+		t.Fatalf("LastError = %v, want the held 40013", m.LastError("bad"))
+	}
+	if _, ok := m.Cached("nope"); ok {
+		t.Fatal("Cached of an unknown key reported a token")
+	}
+}

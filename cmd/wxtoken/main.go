@@ -1,6 +1,6 @@
-// Command wxtoken runs the wxtoken tools: a simulator of the WeChat token
-// endpoints (sim) and a one-shot token fetch (token). The central token
-// server (serve) lives in the same binary.
+// Command wxtoken runs the central token server (serve), a simulator of
+// the WeChat and WeCom token endpoints (sim), and a one-shot token fetch
+// (token).
 package main
 
 import (
@@ -29,6 +29,6 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newSimCmd(), newTokenCmd())
+	root.AddCommand(newServeCmd(), newSimCmd(), newTokenCmd())
 	return root
 }

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wxtoken/wxtoken/server"
+	"github.com/wxtoken/wxtoken/wxsim"
+)
+
+//go:embed default.yaml
+var defaultConfig []byte
+
+type serveFlags struct {
+	config         string
+	listen         string
+	cache          string
+	insecureNoAuth bool
+	logFormat      string
+	logLevel       string
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the central token server (中控服务器)",
+		Long: `Run the central token server: one process (or several, on a shared
+cache) keeps every configured app's token alive and serves it over HTTP to
+business servers in any language.
+
+Without --config it runs its embedded default: a demo account on the
+in-memory cache, on 127.0.0.1:8080 without client keys, against a WeChat
+simulator started alongside. An upstream set to "sim" in any config does
+the same.
+
+Flags, then the environment (WXTOKEN_LISTEN, WXTOKEN_CACHE,
+WXTOKEN_LOG_FORMAT, WXTOKEN_LOG_LEVEL), override the file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "YAML config file (default: the embedded demo)")
+	fl.StringVar(&f.listen, "listen", "", "address to listen on")
+	fl.StringVar(&f.cache, "cache", "", "cache URL: memory://, file:///dir, redis://host:6379/0, memcache://h1,h2, etcd://h1,h2, ...")
+	fl.BoolVar(&f.insecureNoAuth, "insecure-no-auth", false, "serve without client keys (loopback addresses only)")
+	fl.StringVar(&f.logFormat, "log-format", "", "text or json")
+	fl.StringVar(&f.logLevel, "log-level", "", "debug, info or warn")
+	return cmd
+}
+
+func loadServeConfig(f serveFlags) (server.Config, error) {
+	var cfg server.Config
+	var err error
+	if f.config == "" {
+		if os.Getenv("WXTOKEN_DEMO_SECRET") == "" {
+			os.Setenv("WXTOKEN_DEMO_SECRET", demoSecret)
+		}
+		cfg, err = server.ParseConfig(bytes.NewReader(defaultConfig))
+	} else {
+		cfg, err = server.LoadConfig(f.config)
+	}
+	if err != nil {
+		return cfg, err
+	}
+	override := func(dst *string, flag, env string) {
+		if v := os.Getenv(env); v != "" {
+			*dst = v
+		}
+		if flag != "" {
+			*dst = flag
+		}
+	}
+	override(&cfg.Listen, f.listen, "WXTOKEN_LISTEN")
+	override(&cfg.Cache, f.cache, "WXTOKEN_CACHE")
+	override(&cfg.Log.Format, f.logFormat, "WXTOKEN_LOG_FORMAT")
+	override(&cfg.Log.Level, f.logLevel, "WXTOKEN_LOG_LEVEL")
+	if f.insecureNoAuth {
+		cfg.InsecureNoAuth = true
+	}
+	return cfg, nil
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if level != "" {
+		if err := lv.UnmarshalText([]byte(level)); err != nil {
+			return nil, fmt.Errorf("log level %q: %w", level, err)
+		}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", format)
+}
+
+func runServe(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
+	cfg, err := loadServeConfig(f)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		return err
+	}
+	stopSim, err := startSimFor(&cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopSim()
+	srv, err := server.New(cfg, server.WithLogger(logger))
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go srv.Run(runCtx)
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	scheme := "http"
+	if cfg.TLS.Cert != "" && cfg.TLS.Key != "" {
+		scheme = "https"
+	}
+	logger.Info("wxtoken serving", "url", scheme+"://"+ln.Addr().String(), "apps", len(cfg.Apps), "auth", !cfg.InsecureNoAuth)
+	fmt.Fprintf(cmd.OutOrStdout(), "wxtoken serving on %s://%s\n", scheme, ln.Addr())
+	errc := make(chan error, 1)
+	go func() {
+		if scheme == "https" {
+			errc <- hs.ServeTLS(ln, cfg.TLS.Cert, cfg.TLS.Key)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("wxtoken shutting down: finishing requests in flight")
+	sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer scancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// startSimFor starts the built-in simulator when an upstream is "sim",
+// registers every app of cfg in it with its configured secret, and points
+// the upstream at it.
+func startSimFor(cfg *server.Config, logger *slog.Logger) (func(), error) {
+	if cfg.Upstream.WeChat != "sim" && cfg.Upstream.WeCom != "sim" {
+		return func() {}, nil
+	}
+	sim := wxsim.New()
+	for _, a := range cfg.Apps {
+		secret, err := appSecret(a)
+		if err != nil {
+			return nil, err
+		}
+		switch a.Kind {
+		case server.KindWeCom:
+			sim.AddWeComApp(a.CorpID, a.AgentID, secret)
+		default:
+			sim.AddApp(a.AppID, secret)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	url := "http://" + ln.Addr().String()
+	for _, u := range []*string{&cfg.Upstream.WeChat, &cfg.Upstream.WeCom} {
+		if *u == "sim" {
+			*u = url
+		}
+	}
+	logger.Info("upstream is the built-in WeChat simulator", "url", url)
+	return func() { hs.Close() }, nil
+}
+
+func appSecret(a server.AppConfig) (string, error) {
+	if a.SecretEnv != "" {
+		if v := os.Getenv(a.SecretEnv); v != "" {
+			return v, nil
+		}
+		return "", fmt.Errorf("app %s: environment variable %s is not set", a.ID, a.SecretEnv)
+	}
+	return readSecret("", a.SecretFile)
+}

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/redis/go-redis/v9"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	etcdbackend "github.com/wxtoken/wxtoken/backends/etcd"
+	filebackend "github.com/wxtoken/wxtoken/backends/file"
+	memcachebackend "github.com/wxtoken/wxtoken/backends/memcache"
+	redisbackend "github.com/wxtoken/wxtoken/backends/redis"
+	"github.com/wxtoken/wxtoken/core"
+)
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
+
+// OpenCache turns a cache URL into a backend and the client to close when
+// done. Passwords in the URL never appear in its errors.
+func OpenCache(raw string) (core.Cache, io.Closer, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cache URL: cannot parse (%s)", redactURL(raw))
+	}
+	hosts := strings.Split(u.Host, ",")
+	switch u.Scheme {
+	case "memory":
+		return core.NewMemoryCache(), nopCloser{}, nil
+	case "file":
+		if u.Path == "" {
+			return nil, nil, fmt.Errorf("cache URL: file:///path needs a path")
+		}
+		return filebackend.New(u.Path), nopCloser{}, nil
+	case "redis", "rediss":
+		opt, err := redis.ParseURL(raw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cache URL %s: %v", redactURL(raw), err)
+		}
+		opt.ContextTimeoutEnabled = true
+		c := redis.NewClient(opt)
+		return redisbackend.New(c), c, nil
+	case "redis+cluster":
+		pass, _ := u.User.Password()
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: hosts, Password: pass, ContextTimeoutEnabled: true})
+		return redisbackend.New(c), c, nil
+	case "redis+sentinel":
+		pass, _ := u.User.Password()
+		master := strings.Trim(u.Path, "/")
+		if master == "" {
+			return nil, nil, fmt.Errorf("cache URL %s: name the master: redis+sentinel://h1,h2/mymaster", redactURL(raw))
+		}
+		c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: master, SentinelAddrs: hosts, Password: pass, ContextTimeoutEnabled: true})
+		return redisbackend.New(c), c, nil
+	case "memcache":
+		mc := memcache.New(hosts...)
+		mc.Timeout = time.Second
+		return memcachebackend.New(mc), mc, nil
+	case "etcd":
+		cli, err := clientv3.New(clientv3.Config{Endpoints: hosts, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			return nil, nil, fmt.Errorf("cache URL %s: %v", redactURL(raw), err)
+		}
+		return etcdbackend.New(cli), cli, nil
+	}
+	return nil, nil, fmt.Errorf("cache URL %s: unknown scheme %q", redactURL(raw), u.Scheme)
+}
+
+// redactURL drops any password from a URL for error messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

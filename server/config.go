@@ -1,0 +1,221 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the server's configuration, as read from YAML by LoadConfig.
+// Secrets and client keys are never written inline: each names an
+// environment variable or a file that holds it.
+type Config struct {
+	// Listen is the address to serve on. Default 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// TLS, when both files are set, serves HTTPS.
+	TLS struct {
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
+	} `yaml:"tls"`
+	// InsecureNoAuth serves without client keys; allowed only on a
+	// loopback address.
+	InsecureNoAuth bool `yaml:"insecure_no_auth"`
+	// Cache is the shared store as a URL: memory://, file:///path,
+	// redis://host:port/db, rediss://..., redis+sentinel://h1,h2/master,
+	// redis+cluster://h1,h2, memcache://h1,h2, etcd://h1,h2. Default
+	// memory://.
+	Cache string `yaml:"cache"`
+	// KeyPrefix is the Manager's key prefix. Default "wxtoken".
+	KeyPrefix string `yaml:"key_prefix"`
+	// Upstream base URLs. Default the real WeChat and WeCom hosts.
+	Upstream struct {
+		WeChat string `yaml:"wechat"`
+		WeCom  string `yaml:"wecom"`
+	} `yaml:"upstream"`
+	// Auth says whether /metrics and the status page need a client key.
+	// Both default to true.
+	Auth struct {
+		Metrics *bool `yaml:"metrics"`
+		Status  *bool `yaml:"status"`
+	} `yaml:"auth"`
+	// Clients are the business servers allowed to call, by name.
+	Clients []ClientConfig `yaml:"clients"`
+	// Apps are the accounts the server keeps tokens for.
+	Apps []AppConfig `yaml:"apps"`
+	// RefreshAhead, LocalTTL: see core.WithRefreshAhead, core.WithLocalTTL.
+	RefreshAhead time.Duration `yaml:"refresh_ahead"`
+	LocalTTL     time.Duration `yaml:"local_ttl"`
+	// Log format ("text" or "json") and level ("debug", "info", "warn").
+	Log struct {
+		Format string `yaml:"format"`
+		Level  string `yaml:"level"`
+	} `yaml:"log"`
+}
+
+// ClientConfig is one business server's key.
+type ClientConfig struct {
+	Name    string `yaml:"name"`
+	KeyEnv  string `yaml:"key_env"`
+	KeyFile string `yaml:"key_file"`
+}
+
+// AppConfig is one account.
+type AppConfig struct {
+	// ID names the app in URLs: /v1/token/{id}.
+	ID string `yaml:"id"`
+	// Kind is official (also mini programs and games), stable or wecom.
+	Kind    string `yaml:"kind"`
+	AppID   string `yaml:"appid"`
+	CorpID  string `yaml:"corpid"`
+	AgentID string `yaml:"agentid"`
+	// The secret comes from an environment variable or a file.
+	SecretEnv  string `yaml:"secret_env"`
+	SecretFile string `yaml:"secret_file"`
+	// Clients limits the app to these client names; empty means all.
+	Clients []string `yaml:"clients"`
+	// DailyLimit is upstream's daily quota of token calls, shown on the
+	// status page. Default 2000 for official, none otherwise.
+	DailyLimit int `yaml:"daily_limit"`
+}
+
+// Kinds of app.
+const (
+	KindOfficial = "official"
+	KindStable   = "stable"
+	KindWeCom    = "wecom"
+)
+
+// LoadConfig reads a YAML config file. Unknown fields are errors, so a
+// typo does not silently drop a setting.
+func LoadConfig(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, err
+	}
+	defer f.Close()
+	return ParseConfig(f)
+}
+
+// ParseConfig reads a YAML config.
+func ParseConfig(r interface{ Read([]byte) (int, error) }) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Cache == "" {
+		c.Cache = "memory://"
+	}
+	for i := range c.Apps {
+		a := &c.Apps[i]
+		if a.Kind == "" || a.Kind == "miniprogram" || a.Kind == "minigame" {
+			a.Kind = KindOfficial
+		}
+		if a.DailyLimit == 0 && a.Kind == KindOfficial {
+			a.DailyLimit = 2000
+		}
+	}
+}
+
+// Validate checks the config and says what is wrong, all at once.
+func (c *Config) Validate() error {
+	c.setDefaults()
+	var errs []error
+	if len(c.Clients) == 0 && !c.InsecureNoAuth {
+		errs = append(errs, errors.New("no clients: add client keys, or set insecure_no_auth (loopback only)"))
+	}
+	if c.InsecureNoAuth && !IsLoopback(c.Listen) {
+		errs = append(errs, fmt.Errorf("insecure_no_auth is allowed only on a loopback address, not %q", c.Listen))
+	}
+	names := map[string]bool{}
+	for i, cl := range c.Clients {
+		switch {
+		case cl.Name == "":
+			errs = append(errs, fmt.Errorf("clients[%d]: no name", i))
+		case names[cl.Name]:
+			errs = append(errs, fmt.Errorf("clients[%d]: name %q used twice", i, cl.Name))
+		case (cl.KeyEnv == "") == (cl.KeyFile == ""):
+			errs = append(errs, fmt.Errorf("client %q: give key_env or key_file (exactly one)", cl.Name))
+		}
+		names[cl.Name] = true
+	}
+	ids := map[string]bool{}
+	for i, a := range c.Apps {
+		where := fmt.Sprintf("apps[%d] (%s)", i, a.ID)
+		switch {
+		case a.ID == "" || strings.ContainsAny(a.ID, "/#?% "):
+			errs = append(errs, fmt.Errorf("%s: id must be set and URL-safe", where))
+		case ids[a.ID]:
+			errs = append(errs, fmt.Errorf("%s: id used twice", where))
+		}
+		ids[a.ID] = true
+		switch a.Kind {
+		case KindOfficial, KindStable:
+			if a.AppID == "" {
+				errs = append(errs, fmt.Errorf("%s: appid is required", where))
+			}
+		case KindWeCom:
+			if a.CorpID == "" || a.AgentID == "" {
+				errs = append(errs, fmt.Errorf("%s: corpid and agentid are required", where))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s: kind %q: want official, stable or wecom", where, a.Kind))
+		}
+		if (a.SecretEnv == "") == (a.SecretFile == "") {
+			errs = append(errs, fmt.Errorf("%s: give secret_env or secret_file (exactly one)", where))
+		}
+		for _, n := range a.Clients {
+			if !names[n] {
+				errs = append(errs, fmt.Errorf("%s: unknown client %q", where, n))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// IsLoopback reports whether a listen address binds only loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// readSecret reads a secret from an environment variable or a file,
+// trimming one trailing newline.
+func readSecret(what, env, file string) (string, error) {
+	if env != "" {
+		v := os.Getenv(env)
+		if v == "" {
+			return "", fmt.Errorf("%s: environment variable %s is not set", what, env)
+		}
+		return v, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	v := strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("%s: %s is empty", what, file)
+	}
+	return v, nil
+}

@@ -1,0 +1,71 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/wechat"
+)
+
+// The server's own errcodes, beside upstream's (which 502 answers carry).
+const (
+	CodeMalformed    = 40000
+	CodeUnauthorized = 40100
+	CodeForbidden    = 40300
+	CodeUnknownApp   = 40400
+	CodeTooLarge     = 41300
+	CodeUnavailable  = 50300
+	CodeUpstream     = 50200 // upstream failed without an errcode (HTTP error, network)
+)
+
+type errorBody struct {
+	Errcode int    `json:"errcode"`
+	Errmsg  string `json:"errmsg"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status, code int, msg string) {
+	writeJSON(w, status, errorBody{Errcode: code, Errmsg: msg})
+}
+
+// writeTokenError answers a failed Token or Invalidate: upstream's errcode
+// with 502, or 503 when no usable token can be had right now. Error texts
+// carry no secret (the wechat package guarantees it).
+func writeTokenError(w http.ResponseWriter, err error) {
+	var ae *wechat.APIError
+	switch {
+	case errors.As(err, &ae):
+		writeError(w, http.StatusBadGateway, ae.Code, ae.Error())
+	case errors.Is(err, core.ErrCacheUnavailable), errors.Is(err, core.ErrLockTimeout),
+		errors.Is(err, core.ErrClosed), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "no usable token: "+err.Error())
+	default:
+		writeError(w, http.StatusBadGateway, CodeUpstream, err.Error())
+	}
+}
+
+// decodeBody reads a size-limited JSON body into v, answering the error
+// itself when it cannot.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, "request body over 64 KiB")
+		} else {
+			writeError(w, http.StatusBadRequest, CodeMalformed, "malformed JSON body: "+err.Error())
+		}
+		return false
+	}
+	return true
+}

@@ -1,0 +1,151 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/wechat"
+)
+
+// tokenResponse is the answer for a token or a ticket.
+type tokenResponse struct {
+	AccessToken string `json:"access_token,omitempty"`
+	Ticket      string `json:"ticket,omitempty"`
+	ExpiresIn   int64  `json:"expires_in"`
+	ExpiresAt   string `json:"expires_at"`
+}
+
+func newTokenResponse(tok core.Token, now time.Time) tokenResponse {
+	return tokenResponse{AccessToken: tok.Value, ExpiresIn: int64(tok.ExpiresIn(now) / time.Second),
+		ExpiresAt: tok.ExpiresAt.UTC().Format(time.RFC3339)}
+}
+
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.lookupApp(w, r)
+	if !ok {
+		return
+	}
+	tok, err := s.mgr.Token(r.Context(), a.tokenKey)
+	if err != nil {
+		writeTokenError(w, err)
+		return
+	}
+	s.metrics.served.WithLabelValues(a.ID, "access_token").Inc()
+	writeJSON(w, http.StatusOK, newTokenResponse(tok, time.Now()))
+}
+
+// handleInvalidate is the passive refresh: compare-and-refresh of the
+// token a business API refused.
+func (s *Server) handleInvalidate(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.lookupApp(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if !decodeBody(w, r, &body) {
+		return
+	}
+	if body.AccessToken == "" {
+		writeError(w, http.StatusBadRequest, CodeMalformed, `"access_token" (the rejected token) is required`)
+		return
+	}
+	tok, err := s.mgr.Invalidate(r.Context(), a.tokenKey, body.AccessToken)
+	if err != nil {
+		writeTokenError(w, err)
+		return
+	}
+	s.metrics.served.WithLabelValues(a.ID, "access_token").Inc()
+	writeJSON(w, http.StatusOK, newTokenResponse(tok, time.Now()))
+}
+
+func (s *Server) ticketKey(w http.ResponseWriter, a *app, kind string) (string, bool) {
+	key, ok := a.tickets[kind]
+	if !ok {
+		writeError(w, http.StatusNotFound, CodeUnknownApp, fmt.Sprintf("app %q has no %q ticket", a.ID, kind))
+	}
+	return key, ok
+}
+
+func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.lookupApp(w, r)
+	if !ok {
+		return
+	}
+	kind := r.PathValue("kind")
+	key, ok := s.ticketKey(w, a, kind)
+	if !ok {
+		return
+	}
+	tok, err := s.mgr.Token(r.Context(), key)
+	if err != nil {
+		writeTokenError(w, err)
+		return
+	}
+	s.metrics.served.WithLabelValues(a.ID, kind).Inc()
+	resp := newTokenResponse(tok, time.Now())
+	resp.Ticket, resp.AccessToken = resp.AccessToken, ""
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// signatureResponse is what wx.config (or wx.agentConfig) takes.
+type signatureResponse struct {
+	AppID     string `json:"appId"`
+	AgentID   string `json:"agentId,omitempty"`
+	Timestamp int64  `json:"timestamp"`
+	NonceStr  string `json:"nonceStr"`
+	Signature string `json:"signature"`
+	URL       string `json:"url"`
+}
+
+// handleSignature signs a page URL by the JS-SDK rule, with the app's
+// jsapi ticket (or, for a WeCom app asking "ticket": "agent_config", its
+// agent ticket).
+func (s *Server) handleSignature(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.lookupApp(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		URL    string `json:"url"`
+		Ticket string `json:"ticket"`
+	}
+	if !decodeBody(w, r, &body) {
+		return
+	}
+	if body.URL == "" {
+		writeError(w, http.StatusBadRequest, CodeMalformed, `"url" (the page to sign) is required`)
+		return
+	}
+	kind := body.Ticket
+	if kind == "" {
+		kind = "jsapi"
+	}
+	key, ok := s.ticketKey(w, a, kind)
+	if !ok {
+		return
+	}
+	ticket, err := s.mgr.Token(r.Context(), key)
+	if err != nil {
+		writeTokenError(w, err)
+		return
+	}
+	nonce := make([]byte, 12)
+	_, _ = rand.Read(nonce)
+	resp := signatureResponse{Timestamp: time.Now().Unix(), NonceStr: base64.RawURLEncoding.EncodeToString(nonce), URL: body.URL}
+	resp.Signature = wechat.JSSDKSignature(ticket.Value, resp.NonceStr, resp.Timestamp, body.URL)
+	resp.AppID = a.AppID
+	if a.Kind == KindWeCom {
+		resp.AppID = a.CorpID
+		if kind == "agent_config" {
+			resp.AgentID = a.AgentID
+		}
+	}
+	s.metrics.served.WithLabelValues(a.ID, "signature").Inc()
+	writeJSON(w, http.StatusOK, resp)
+}

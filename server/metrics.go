@@ -1,0 +1,133 @@
+package server
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/wechat"
+)
+
+// metrics are the server's Prometheus collectors. Labels name apps by
+// their configured id, never by a secret.
+type metrics struct {
+	served    *prometheus.CounterVec
+	upstream  *prometheus.CounterVec
+	refresh   *prometheus.HistogramVec
+	lockWait  *prometheus.HistogramVec
+	cacheErrs *prometheus.CounterVec
+	degraded  *prometheus.CounterVec
+	requests  *prometheus.CounterVec
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		served: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_tokens_served_total",
+			Help: "Tokens, tickets and signatures served, by app and kind."}, []string{"app", "kind"}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_upstream_fetches_total",
+			Help: "Upstream fetches (retries included), by app, credential and errcode (0: success, -2: no errcode)."}, []string{"app", "credential", "errcode"}),
+		refresh: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wxtoken_refresh_duration_seconds",
+			Help: "Time of upstream fetches.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}, []string{"app", "credential"}),
+		lockWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wxtoken_lock_wait_seconds",
+			Help: "Time refreshes waited for another node's lock.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}, []string{"app"}),
+		cacheErrs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_cache_errors_total",
+			Help: "Failed shared-cache operations."}, []string{"app"}),
+		degraded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_degraded_refreshes_total",
+			Help: "Refreshes made without the fleet lock because the store was unreachable."}, []string{"app"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_http_requests_total",
+			Help: "HTTP requests by route and status."}, []string{"route", "status"}),
+	}
+	reg.MustRegister(m.served, m.upstream, m.refresh, m.lockWait, m.cacheErrs, m.degraded, m.requests,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// stats keeps what the status page shows per credential identity.
+type stats struct {
+	mu sync.Mutex
+	by map[string]*credStats
+}
+
+type credStats struct {
+	lastRefresh time.Time
+	lastError   string
+	lastErrorAt time.Time
+	day         string
+	callsToday  int
+}
+
+func newStats() *stats { return &stats{by: map[string]*credStats{}} }
+
+func (st *stats) get(id string) credStats {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if c := st.by[id]; c != nil {
+		return *c
+	}
+	return credStats{}
+}
+
+var beijing = time.FixedZone("CST", 8*3600)
+
+func (st *stats) fetched(id string, err error, now time.Time) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	c := st.by[id]
+	if c == nil {
+		c = &credStats{}
+		st.by[id] = c
+	}
+	if day := now.In(beijing).Format(time.DateOnly); c.day != day {
+		c.day, c.callsToday = day, 0
+	}
+	c.callsToday++
+	if err != nil {
+		c.lastError, c.lastErrorAt = err.Error(), now
+	} else {
+		c.lastRefresh = now
+	}
+}
+
+// observe turns Manager events into metrics and status.
+func (s *Server) observe(e core.Event) {
+	appID, cred := s.appOf(e.ID)
+	switch e.Kind {
+	case core.EventFetch:
+		code := 0
+		if e.Err != nil {
+			if code = wechat.Code(e.Err); code == 0 {
+				code = -2
+			}
+		}
+		s.metrics.upstream.WithLabelValues(appID, cred, strconv.Itoa(code)).Inc()
+		s.metrics.refresh.WithLabelValues(appID, cred).Observe(e.Duration.Seconds())
+		s.stats.fetched(e.ID, e.Err, time.Now())
+	case core.EventLockWait:
+		s.metrics.lockWait.WithLabelValues(appID).Observe(e.Duration.Seconds())
+	case core.EventCacheError:
+		s.metrics.cacheErrs.WithLabelValues(appID).Inc()
+	case core.EventDegraded:
+		s.metrics.degraded.WithLabelValues(appID).Inc()
+	}
+}
+
+// appOf maps a credential identity to the app it belongs to and the kind
+// of credential ("access_token", "jsapi", "agent_config").
+func (s *Server) appOf(id string) (string, string) {
+	for _, a := range s.order {
+		if tid, _ := s.mgr.Identity(a.tokenKey); tid == id {
+			return a.ID, "access_token"
+		}
+		for kind, key := range a.tickets {
+			if tid, _ := s.mgr.Identity(key); tid == id {
+				return a.ID, kind
+			}
+		}
+	}
+	return "unknown", strings.SplitN(id, ":", 2)[0]
+}

@@ -1,0 +1,63 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+func (s *Server) routes(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	api := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.instrument(pattern, s.authenticate(h)))
+	}
+	open := func(pattern string, h http.Handler, needsKey *bool) {
+		if needsKey == nil || *needsKey {
+			h = s.authenticate(h)
+		}
+		mux.Handle(pattern, s.instrument(pattern, h))
+	}
+	api("GET /v1/token/{app}", s.handleToken)
+	api("POST /v1/token/{app}/invalidate", s.handleInvalidate)
+	api("GET /v1/ticket/{app}/{kind}", s.handleTicket)
+	api("POST /v1/jsapi/{app}/signature", s.handleSignature)
+	mux.Handle("GET /healthz", s.instrument("GET /healthz", http.HandlerFunc(s.handleHealthz)))
+	mux.Handle("GET /readyz", s.instrument("GET /readyz", http.HandlerFunc(s.handleReadyz)))
+	open("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), s.cfg.Auth.Metrics)
+	open("GET /{$}", http.HandlerFunc(s.handleStatus), s.cfg.Auth.Status)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, CodeUnknownApp, "no such route: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+// statusRecorder remembers the status code written.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// instrument counts and logs each request by route (never by key or
+// token).
+func (s *Server) instrument(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		s.metrics.requests.WithLabelValues(route, http.StatusText(rec.status)).Inc()
+		level := slog.LevelDebug
+		if rec.status >= 500 {
+			level = slog.LevelWarn
+		}
+		s.log.Log(r.Context(), level, "request", "route", route, "app", r.PathValue("app"), "status", rec.status,
+			"client", clientName(r), "duration", time.Since(start))
+	})
+}

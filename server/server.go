@@ -1,0 +1,202 @@
+// Package server is the central token server (中控服务器) WeChat's docs ask
+// for, as an http.Handler: one Manager keeps every configured app's token
+// alive, and business servers in any language get it over HTTP.
+//
+//	GET  /v1/token/{app}                    {"access_token","expires_in","expires_at"}
+//	POST /v1/token/{app}/invalidate         {"access_token": rejected} -> compare-and-refresh
+//	GET  /v1/ticket/{app}/{jsapi|agent_config}
+//	POST /v1/jsapi/{app}/signature          {"url"} -> {"appId","timestamp","nonceStr","signature"}
+//	GET  /healthz  /readyz  /metrics  /
+//
+// Clients authenticate with "Authorization: Bearer <key>". Errors are JSON
+// {"errcode","errmsg"}: 400 malformed, 401 no or wrong key, 403 app not
+// allowed for the client, 404 unknown app, 413 body too large, 502 upstream
+// refused (with its errcode), 503 no usable token and refresh failing.
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/wechat"
+)
+
+// maxBody bounds request bodies.
+const maxBody = 64 << 10
+
+// Server serves the tokens of the configured apps.
+type Server struct {
+	cfg     Config
+	mgr     *core.Manager
+	cache   core.Cache
+	closer  io.Closer
+	apps    map[string]*app
+	order   []*app
+	clients *clients
+	metrics *metrics
+	stats   *stats
+	log     *slog.Logger
+	handler http.Handler
+	started time.Time
+}
+
+// app is one configured account and the Manager keys of its credentials.
+type app struct {
+	AppConfig
+	tokenKey string
+	tickets  map[string]string // ticket kind -> Manager key
+	allowed  map[string]bool   // client names; nil: all
+}
+
+// Option configures a Server.
+type Option func(*options)
+
+type options struct {
+	logger   *slog.Logger
+	registry *prometheus.Registry
+	mgrOpts  []core.Option
+}
+
+// WithLogger sets the logger. Default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithManagerOptions passes options to the Manager (for tests: a clock, a
+// shorter lock TTL).
+func WithManagerOptions(opts ...core.Option) Option {
+	return func(o *options) { o.mgrOpts = append(o.mgrOpts, opts...) }
+}
+
+// New validates cfg, opens the cache, reads the secrets and client keys,
+// and registers every app. It makes no upstream call: tokens are fetched
+// on first use or by Run.
+func New(cfg Config, opts ...Option) (*Server, error) {
+	o := options{logger: slog.Default(), registry: prometheus.NewRegistry()}
+	for _, f := range opts {
+		f(&o)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cl, err := loadClients(cfg.Clients)
+	if err != nil {
+		return nil, err
+	}
+	cache, closer, err := OpenCache(cfg.Cache)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, cache: cache, closer: closer, apps: map[string]*app{}, clients: cl,
+		log: o.logger, started: time.Now(), stats: newStats()}
+	s.metrics = newMetrics(o.registry)
+	mopts := []core.Option{core.WithCache(cache), core.WithLogger(o.logger), core.WithObserver(s.observe)}
+	if cfg.KeyPrefix != "" {
+		mopts = append(mopts, core.WithKeyPrefix(cfg.KeyPrefix))
+	}
+	if cfg.RefreshAhead > 0 {
+		mopts = append(mopts, core.WithRefreshAhead(cfg.RefreshAhead))
+	}
+	if cfg.LocalTTL > 0 {
+		mopts = append(mopts, core.WithLocalTTL(cfg.LocalTTL))
+	}
+	s.mgr = core.New(append(mopts, o.mgrOpts...)...)
+	for _, ac := range cfg.Apps {
+		if err := s.register(ac); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	s.handler = s.routes(o.registry)
+	return s, nil
+}
+
+// register reads an app's secret and registers its token and tickets.
+func (s *Server) register(ac AppConfig) error {
+	secret, err := readSecret("app "+ac.ID+" secret", ac.SecretEnv, ac.SecretFile)
+	if err != nil {
+		return err
+	}
+	a := &app{AppConfig: ac, tokenKey: ac.ID, tickets: map[string]string{}}
+	if len(ac.Clients) > 0 {
+		a.allowed = map[string]bool{}
+		for _, c := range ac.Clients {
+			a.allowed[c] = true
+		}
+	}
+	wechatOpts, wecomOpts := s.upstreamOptions()
+	var src core.Source
+	switch ac.Kind {
+	case KindOfficial:
+		src = wechat.OfficialAccount(ac.AppID, secret, wechatOpts...)
+	case KindStable:
+		src = wechat.StableToken(ac.AppID, secret, wechatOpts...)
+	case KindWeCom:
+		src = wechat.WeCom(ac.CorpID, ac.AgentID, secret, wecomOpts...)
+	}
+	if err := s.mgr.Register(a.tokenKey, src); err != nil {
+		return err
+	}
+	tickets := map[string]core.Source{}
+	if ac.Kind == KindWeCom {
+		tickets["jsapi"] = wechat.WeComJSAPITicket(a.tokenKey, wecomOpts...)
+		tickets["agent_config"] = wechat.WeComAgentTicket(a.tokenKey, wecomOpts...)
+	} else {
+		tickets["jsapi"] = wechat.JSAPITicket(a.tokenKey, wechatOpts...)
+	}
+	for kind, t := range tickets {
+		key := a.tokenKey + "#" + kind
+		if err := s.mgr.Register(key, t); err != nil {
+			return err
+		}
+		a.tickets[kind] = key
+	}
+	s.apps[ac.ID] = a
+	s.order = append(s.order, a)
+	return nil
+}
+
+func (s *Server) upstreamOptions() (wechatOpts, wecomOpts []wechat.Option) {
+	if s.cfg.Upstream.WeChat != "" {
+		wechatOpts = append(wechatOpts, wechat.WithBaseURL(s.cfg.Upstream.WeChat))
+	}
+	if s.cfg.Upstream.WeCom != "" {
+		wecomOpts = append(wecomOpts, wechat.WithBaseURL(s.cfg.Upstream.WeCom))
+	}
+	return
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Manager returns the Manager behind the server.
+func (s *Server) Manager() *core.Manager { return s.mgr }
+
+// Run refreshes every token ahead of expiry until ctx ends (core.Manager.Run).
+func (s *Server) Run(ctx context.Context) error { return s.mgr.Run(ctx) }
+
+// Close stops the Manager (waiting for refreshes in flight, which releases
+// their leases) and closes the cache client.
+func (s *Server) Close() error {
+	s.mgr.Close()
+	return s.closer.Close()
+}
+
+func (s *Server) lookupApp(w http.ResponseWriter, r *http.Request) (*app, bool) {
+	id := r.PathValue("app")
+	a := s.apps[id]
+	if a == nil {
+		writeError(w, http.StatusNotFound, CodeUnknownApp, fmt.Sprintf("unknown app %q", id))
+		return nil, false
+	}
+	if name := clientName(r); a.allowed != nil && !a.allowed[name] {
+		writeError(w, http.StatusForbidden, CodeForbidden, fmt.Sprintf("client %q may not use app %q", name, id))
+		return nil, false
+	}
+	return a, true
+}

@@ -1,0 +1,88 @@
+package server
+
+import (
+	_ "embed"
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+//go:embed status.html
+var statusHTML string
+
+var statusTmpl = template.Must(template.New("status").Parse(statusHTML))
+
+// statusRow is one app on the status page. The token itself is masked.
+type statusRow struct {
+	ID, Kind, Account      string
+	Token                  string
+	State                  string // ok, stale, expired, none, failing
+	Age, Left              string
+	LastRefresh            string
+	LastError              string
+	CallsToday, DailyLimit int
+}
+
+type statusPage struct {
+	Now     string
+	Uptime  string
+	Cache   string
+	Version string
+	Apps    []statusRow
+}
+
+// handleStatus renders the HTML status page: each app, its kind, token
+// age and time left (value masked), last refresh, last error, and
+// upstream calls today against the daily limit.
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	page := statusPage{Now: now.UTC().Format(time.RFC3339), Uptime: since(s.started, now), Cache: redactURL(s.cfg.Cache)}
+	for _, a := range s.order {
+		row := statusRow{ID: a.ID, Kind: a.Kind, Account: a.AppID, DailyLimit: a.DailyLimit, State: "none", Age: "-", Left: "-", LastRefresh: "-"}
+		if a.Kind == KindWeCom {
+			row.Account = a.CorpID + " / agent " + a.AgentID
+		}
+		if tok, ok := s.mgr.Cached(a.tokenKey); ok {
+			row.Token = mask(tok.Value)
+			row.Age = since(tok.IssuedAt, now)
+			row.Left = tok.ExpiresIn(now).Round(time.Second).String()
+			row.State = "ok"
+			if !tok.Valid(now) {
+				row.State = "expired"
+			}
+		}
+		id, _ := s.mgr.Identity(a.tokenKey)
+		st := s.stats.get(id)
+		if !st.lastRefresh.IsZero() {
+			row.LastRefresh = st.lastRefresh.UTC().Format(time.RFC3339)
+		}
+		if err := s.mgr.LastError(a.tokenKey); err != nil {
+			row.State, row.LastError = "failing", err.Error()
+		} else if st.lastError != "" {
+			row.LastError = st.lastErrorAt.UTC().Format(time.RFC3339) + ": " + st.lastError
+		}
+		row.CallsToday = st.callsToday
+		page.Apps = append(page.Apps, row)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := statusTmpl.Execute(w, page); err != nil {
+		s.log.Warn("wxtoken: rendering the status page", "err", err)
+	}
+}
+
+// mask shows only the first 6 characters of a credential.
+func mask(v string) string {
+	if len(v) <= 6 {
+		return "******"
+	}
+	return v[:6] + "…(" + strconv.Itoa(len(v)) + " chars)"
+}
+
+func since(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return now.Sub(t).Round(time.Second).String()
+}
