@@ -1,12 +1,10 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/wechat"
 )
 
@@ -18,7 +16,6 @@ const (
 	CodeUnknownApp   = 40400
 	CodeTooLarge     = 41300
 	CodeUnavailable  = 50300
-	CodeUpstream     = 50200 // upstream failed without an errcode (HTTP error, network)
 )
 
 type errorBody struct {
@@ -37,20 +34,17 @@ func writeError(w http.ResponseWriter, status, code int, msg string) {
 	writeJSON(w, status, errorBody{Errcode: code, Errmsg: msg})
 }
 
-// writeTokenError answers a failed Token or Invalidate: upstream's errcode
-// with 502, or 503 when no usable token can be had right now. Error texts
-// carry no secret (the wechat package guarantees it).
+// writeTokenError answers a failed Token or Invalidate: 502 with
+// upstream's errcode when upstream refused, else 503 (no usable token and
+// the refresh failing: network, timeout, store down). Error texts carry no
+// secret (the wechat package guarantees it).
 func writeTokenError(w http.ResponseWriter, err error) {
 	var ae *wechat.APIError
-	switch {
-	case errors.As(err, &ae):
+	if errors.As(err, &ae) {
 		writeError(w, http.StatusBadGateway, ae.Code, ae.Error())
-	case errors.Is(err, core.ErrCacheUnavailable), errors.Is(err, core.ErrLockTimeout),
-		errors.Is(err, core.ErrClosed), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "no usable token: "+err.Error())
-	default:
-		writeError(w, http.StatusBadGateway, CodeUpstream, err.Error())
+		return
 	}
+	writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "no usable token: "+err.Error())
 }
 
 // decodeBody reads a size-limited JSON body into v, answering the error

@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,7 +29,22 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	mux.Handle("GET /readyz", s.instrument("GET /readyz", http.HandlerFunc(s.handleReadyz)))
 	open("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), s.cfg.Auth.Metrics)
 	open("GET /{$}", http.HandlerFunc(s.handleStatus), s.cfg.Auth.Status)
+	// A catch-all answers in JSON too; it must still tell a wrong method
+	// (405) from a path that does not exist (404).
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, CodeMalformed, r.Method+" is not allowed on "+r.URL.Path)
+			return
+		}
 		writeError(w, http.StatusNotFound, CodeUnknownApp, "no such route: "+r.Method+" "+r.URL.Path)
 	})
 	return mux

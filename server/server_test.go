@@ -1,0 +1,431 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxtoken/wxtoken/server"
+	"github.com/wxtoken/wxtoken/wechat"
+	"github.com/wxtoken/wxtoken/wxsim"
+)
+
+const (
+	shopSecret   = "shop-s3cret-never-shown"
+	stableSecret = "stable-s3cret-never-shown"
+	corpSecret   = "corp-s3cret-never-shown"
+	billingKey   = "billing-k3y-never-shown"
+	reportsKey   = "reports-k3y-never-shown"
+)
+
+// env is a running server over a wxsim, with everything it logged.
+type env struct {
+	t    *testing.T
+	sim  *wxsim.Server
+	srv  *server.Server
+	http *httptest.Server
+	logs *syncBuffer
+	// bodies collects every response body, to check none holds a secret.
+	bodies *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func baseConfig(t *testing.T, sim *wxsim.Server) server.Config {
+	t.Setenv("SHOP_SECRET", shopSecret)
+	t.Setenv("STABLE_SECRET", stableSecret)
+	t.Setenv("BILLING_KEY", billingKey)
+	t.Setenv("BAD_SECRET", "bad-secret-value")
+	corpFile := filepath.Join(t.TempDir(), "corp")
+	os.WriteFile(corpFile, []byte(corpSecret+"\n"), 0o600)
+	reportsFile := filepath.Join(t.TempDir(), "reports")
+	os.WriteFile(reportsFile, []byte(reportsKey+"\n"), 0o600)
+	var cfg server.Config
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Upstream.WeChat, cfg.Upstream.WeCom = sim.URL, sim.URL
+	cfg.Clients = []server.ClientConfig{{Name: "billing", KeyEnv: "BILLING_KEY"}, {Name: "reports", KeyFile: reportsFile}}
+	cfg.Apps = []server.AppConfig{
+		{ID: "shop", Kind: "official", AppID: "wxshop", SecretEnv: "SHOP_SECRET"},
+		{ID: "stable", Kind: "stable", AppID: "wxstable", SecretEnv: "STABLE_SECRET"},
+		{ID: "corp", Kind: "wecom", CorpID: "wwcorp", AgentID: "1000002", SecretFile: corpFile},
+		{ID: "restricted", Kind: "official", AppID: "wxrestricted", SecretEnv: "SHOP_SECRET", Clients: []string{"reports"}},
+		{ID: "bad", Kind: "official", AppID: "wxbad", SecretEnv: "BAD_SECRET"},
+	}
+	return cfg
+}
+
+func newEnv(t *testing.T, mutate ...func(*server.Config)) *env {
+	t.Helper()
+	sim := wxsim.NewServer()
+	t.Cleanup(sim.Close)
+	sim.AddApp("wxshop", shopSecret)
+	sim.AddApp("wxstable", stableSecret)
+	sim.AddApp("wxrestricted", shopSecret)
+	sim.AddApp("wxbad", "the-right-one")
+	sim.AddWeComApp("wwcorp", "1000002", corpSecret)
+	cfg := baseConfig(t, sim)
+	for _, f := range mutate {
+		f(&cfg)
+	}
+	e := &env{t: t, sim: sim, logs: &syncBuffer{}, bodies: &syncBuffer{}}
+	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := server.New(cfg, server.WithLogger(logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
+	e.http = httptest.NewServer(srv)
+	t.Cleanup(func() {
+		e.http.Close()
+		srv.Close()
+		for _, secret := range []string{shopSecret, stableSecret, corpSecret, billingKey, reportsKey, "bad-secret-value"} {
+			if strings.Contains(e.logs.String(), secret) {
+				t.Errorf("a secret or client key appears in the log: %q", secret)
+			}
+			if strings.Contains(e.bodies.String(), secret) {
+				t.Errorf("a secret or client key appears in a response: %q", secret)
+			}
+		}
+	})
+	return e
+}
+
+// do sends a request with the client key given ("" for none) and returns
+// the status and the body.
+func (e *env) do(method, path, key string, body io.Reader) (int, []byte) {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.http.URL+path, body)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	e.bodies.Write(b)
+	return resp.StatusCode, b
+}
+
+type tokenJSON struct {
+	AccessToken string `json:"access_token"`
+	Ticket      string `json:"ticket"`
+	ExpiresIn   int    `json:"expires_in"`
+	ExpiresAt   string `json:"expires_at"`
+	Errcode     int    `json:"errcode"`
+	Errmsg      string `json:"errmsg"`
+}
+
+func decode(t *testing.T, b []byte) tokenJSON {
+	t.Helper()
+	var v tokenJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("not JSON: %s", b)
+	}
+	return v
+}
+
+func TestToken(t *testing.T) {
+	e := newEnv(t)
+	for _, app := range []string{"shop", "stable", "corp"} {
+		code, body := e.do("GET", "/v1/token/"+app, billingKey, nil)
+		v := decode(t, body)
+		if code != 200 || !e.sim.Valid(v.AccessToken) || v.ExpiresIn < 7100 || v.ExpiresIn > 7200 {
+			t.Fatalf("GET /v1/token/%s = %d %s", app, code, body)
+		}
+		if at, err := time.Parse(time.RFC3339, v.ExpiresAt); err != nil || time.Until(at) < 7000*time.Second {
+			t.Fatalf("expires_at %q", v.ExpiresAt)
+		}
+	}
+}
+
+func TestAuth(t *testing.T) {
+	e := newEnv(t)
+	req, _ := http.NewRequest("GET", e.http.URL+"/v1/token/shop", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Fatalf("no key: %d, WWW-Authenticate %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	for name, key := range map[string]string{"wrong key": "nope", "another client's key with a suffix": reportsKey + "x", "prefix of a key": billingKey[:5]} {
+		if code, body := e.do("GET", "/v1/token/shop", key, nil); code != 401 || decode(t, body).Errcode != server.CodeUnauthorized {
+			t.Errorf("%s: %d %s, want 401", name, code, body)
+		}
+	}
+	if code, body := e.do("GET", "/v1/token/restricted", billingKey, nil); code != 403 || decode(t, body).Errcode != server.CodeForbidden {
+		t.Fatalf("a client not allowed for the app: %d %s, want 403", code, body)
+	}
+	if code, _ := e.do("GET", "/v1/token/restricted", reportsKey, nil); code != 200 {
+		t.Fatalf("the allowed client: %d, want 200", code)
+	}
+	if code, _ := e.do("GET", "/healthz", "", nil); code != 200 {
+		t.Fatal("/healthz needs no key")
+	}
+	if code, _ := e.do("GET", "/readyz", "", nil); code != 200 && code != 503 {
+		t.Fatalf("/readyz needs no key: %d", code)
+	}
+	if code, _ := e.do("GET", "/metrics", "", nil); code != 401 {
+		t.Fatalf("/metrics without a key: %d, want 401 (default)", code)
+	}
+	if code, _ := e.do("GET", "/", "", nil); code != 401 {
+		t.Fatalf("the status page without a key: %d, want 401 (default)", code)
+	}
+}
+
+func TestAuthOptionalForMetricsAndStatus(t *testing.T) {
+	no := false
+	e := newEnv(t, func(c *server.Config) { c.Auth.Metrics, c.Auth.Status = &no, &no })
+	if code, _ := e.do("GET", "/metrics", "", nil); code != 200 {
+		t.Fatalf("/metrics with auth.metrics false: %d", code)
+	}
+	if code, _ := e.do("GET", "/", "", nil); code != 200 {
+		t.Fatalf("status page with auth.status false: %d", code)
+	}
+}
+
+func TestUnknownAppAndRoute(t *testing.T) {
+	e := newEnv(t)
+	for _, p := range []string{"/v1/token/nope", "/v1/ticket/nope/jsapi", "/v1/ticket/shop/agent_config", "/v1/nothing"} {
+		if code, body := e.do("GET", p, billingKey, nil); code != 404 || decode(t, body).Errcode != server.CodeUnknownApp {
+			t.Errorf("GET %s = %d %s, want 404", p, code, body)
+		}
+	}
+	if code, body := e.do("POST", "/v1/token/shop", billingKey, nil); code != 405 || decode(t, body).Errcode != server.CodeMalformed {
+		t.Errorf("POST on a GET route = %d %s, want 405 in JSON", code, body)
+	}
+}
+
+func TestInvalidateIsCompareAndRefresh(t *testing.T) {
+	e := newEnv(t)
+	_, body := e.do("GET", "/v1/token/shop", billingKey, nil)
+	bad := decode(t, body).AccessToken
+	var wg sync.WaitGroup
+	got := make([]string, 16)
+	for i := range got {
+		wg.Go(func() {
+			code, b := e.do("POST", "/v1/token/shop/invalidate", billingKey, strings.NewReader(`{"access_token":"`+bad+`"}`))
+			if code == 200 {
+				got[i] = decode(t, b).AccessToken
+			}
+		})
+	}
+	wg.Wait()
+	for _, v := range got {
+		if v == "" || v == bad || v != got[0] {
+			t.Fatalf("16 clients invalidating one token got %v", got)
+		}
+	}
+	if n := len(e.sim.Issues("token:wxshop")); n != 2 {
+		t.Fatalf("16 reports of one rejected token cost %d upstream calls in all, want 2 (first fetch + one refresh)", n)
+	}
+	// A stale report costs nothing.
+	code, b := e.do("POST", "/v1/token/shop/invalidate", billingKey, strings.NewReader(`{"access_token":"`+bad+`"}`))
+	if code != 200 || decode(t, b).AccessToken != got[0] || len(e.sim.Issues("token:wxshop")) != 2 {
+		t.Fatal("reporting an already replaced token changed the token")
+	}
+}
+
+func TestMalformedRequests(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		name, path, body string
+		status, code     int
+	}{
+		{"bad JSON", "/v1/token/shop/invalidate", `{"access_token":`, 400, server.CodeMalformed},
+		{"not an object", "/v1/token/shop/invalidate", `"x"`, 400, server.CodeMalformed},
+		{"empty token", "/v1/token/shop/invalidate", `{"access_token":""}`, 400, server.CodeMalformed},
+		{"unknown field", "/v1/token/shop/invalidate", `{"token":"x"}`, 400, server.CodeMalformed},
+		{"1 MiB body", "/v1/token/shop/invalidate", `{"access_token":"` + strings.Repeat("x", 1<<20) + `"}`, 413, server.CodeTooLarge},
+		{"signature without url", "/v1/jsapi/shop/signature", `{}`, 400, server.CodeMalformed},
+		{"signature 1 MiB", "/v1/jsapi/shop/signature", `{"url":"` + strings.Repeat("x", 1<<20) + `"}`, 413, server.CodeTooLarge},
+	}
+	for _, c := range cases {
+		code, body := e.do("POST", c.path, billingKey, strings.NewReader(c.body))
+		if code != c.status || decode(t, body).Errcode != c.code {
+			t.Errorf("%s: %d %.200s, want %d errcode %d", c.name, code, body, c.status, c.code)
+		}
+	}
+	if n := e.sim.Stats().TokenCalls(); n != 0 {
+		t.Fatalf("malformed requests caused %d upstream calls", n)
+	}
+}
+
+func TestUpstreamRefusalIs502WithItsErrcode(t *testing.T) {
+	e := newEnv(t)
+	code, body := e.do("GET", "/v1/token/bad", billingKey, nil)
+	v := decode(t, body)
+	if code != 502 || v.Errcode != 40125 || !strings.Contains(v.Errmsg, "invalid appsecret") {
+		t.Fatalf("wrong secret upstream: %d %s, want 502 with errcode 40125", code, body)
+	}
+}
+
+func TestNoUsableTokenIs503(t *testing.T) {
+	dead := httptest.NewServer(nil)
+	deadURL := dead.URL
+	dead.Close()
+	e := newEnv(t, func(c *server.Config) { c.Upstream.WeChat = deadURL })
+	code, body := e.do("GET", "/v1/token/shop", billingKey, nil)
+	if code != 503 || decode(t, body).Errcode != server.CodeUnavailable {
+		t.Fatalf("upstream unreachable: %d %s, want 503", code, body)
+	}
+}
+
+func TestTicketsAndSignature(t *testing.T) {
+	e := newEnv(t)
+	code, body := e.do("GET", "/v1/ticket/shop/jsapi", billingKey, nil)
+	ticket := decode(t, body).Ticket
+	if code != 200 || ticket == "" || ticket != e.sim.Current("jsapi@token:wxshop") {
+		t.Fatalf("jsapi ticket: %d %s", code, body)
+	}
+	code, body = e.do("GET", "/v1/ticket/corp/agent_config", billingKey, nil)
+	if code != 200 || decode(t, body).Ticket != e.sim.Current("wecom_agent@wecom:wwcorp:1000002") {
+		t.Fatalf("agent_config ticket: %d %s", code, body)
+	}
+	code, body = e.do("POST", "/v1/jsapi/shop/signature", billingKey, strings.NewReader(`{"url":"https://shop.example.com/pay?id=1#top"}`))
+	var sig struct {
+		AppID     string `json:"appId"`
+		Timestamp int64  `json:"timestamp"`
+		NonceStr  string `json:"nonceStr"`
+		Signature string `json:"signature"`
+	}
+	json.Unmarshal(body, &sig)
+	want := wechat.JSSDKSignature(ticket, sig.NonceStr, sig.Timestamp, "https://shop.example.com/pay?id=1")
+	if code != 200 || sig.AppID != "wxshop" || sig.NonceStr == "" || sig.Signature != want {
+		t.Fatalf("signature: %d %s; want signature %s", code, body, want)
+	}
+	code, body = e.do("POST", "/v1/jsapi/corp/signature", billingKey, strings.NewReader(`{"url":"https://x.example.com/","ticket":"agent_config"}`))
+	if code != 200 || !strings.Contains(string(body), `"agentId":"1000002"`) || !strings.Contains(string(body), `"appId":"wwcorp"`) {
+		t.Fatalf("WeCom agentConfig signature: %d %s", code, body)
+	}
+}
+
+func TestReadiness(t *testing.T) {
+	e := newEnv(t, func(c *server.Config) { c.Apps = c.Apps[:1] })
+	code, body := e.do("GET", "/readyz", "", nil)
+	if code != 503 || !strings.Contains(string(body), "no token yet") {
+		t.Fatalf("/readyz before any token: %d %s, want 503 naming the reason", code, body)
+	}
+	e.do("GET", "/v1/token/shop", billingKey, nil)
+	if code, body := e.do("GET", "/readyz", "", nil); code != 200 {
+		t.Fatalf("/readyz with every token usable: %d %s", code, body)
+	}
+	b := newEnv(t, func(c *server.Config) { c.Apps = c.Apps[4:] }) // only "bad"
+	b.do("GET", "/v1/token/bad", billingKey, nil)
+	code, body = b.do("GET", "/readyz", "", nil)
+	if code != 503 || !strings.Contains(string(body), "40125") {
+		t.Fatalf("/readyz with a failing app: %d %s, want 503 with the reason", code, body)
+	}
+}
+
+func TestMetricsAndStatusPage(t *testing.T) {
+	e := newEnv(t)
+	e.do("GET", "/v1/token/shop", billingKey, nil)
+	e.do("GET", "/v1/token/bad", billingKey, nil)
+	code, body := e.do("GET", "/metrics", billingKey, nil)
+	for _, want := range []string{
+		`wxtoken_tokens_served_total{app="shop",kind="access_token"} 1`,
+		`wxtoken_upstream_fetches_total{app="shop",credential="access_token",errcode="0"} 1`,
+		`wxtoken_upstream_fetches_total{app="bad",credential="access_token",errcode="40125"} 1`,
+		`wxtoken_refresh_duration_seconds_count{app="shop",credential="access_token"} 1`,
+		`wxtoken_http_requests_total{route="GET /v1/token/{app}",status="OK"} 1`,
+	} {
+		if code != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	tok, _ := e.srv.Manager().Cached("shop")
+	code, body = e.do("GET", "/", billingKey, nil)
+	page := string(body)
+	for _, app := range []string{"shop", "stable", "corp", "restricted", "bad"} {
+		if !strings.Contains(page, "<code>"+app+"</code>") {
+			t.Errorf("status page lacks app %s", app)
+		}
+	}
+	if code != 200 || strings.Contains(page, tok.Value) || !strings.Contains(page, tok.Value[:6]+"…") {
+		t.Fatalf("status page: %d; it must show the token masked, never whole", code)
+	}
+	if !strings.Contains(page, "40125") || !strings.Contains(page, "1 / 2000") {
+		t.Fatal("status page lacks the last error or the calls against the daily limit")
+	}
+}
+
+func TestConfigRefusals(t *testing.T) {
+	sim := wxsim.NewServer()
+	defer sim.Close()
+	cases := map[string]func(*server.Config){
+		"no clients":                  func(c *server.Config) { c.Clients = nil },
+		"no auth off loopback":        func(c *server.Config) { c.InsecureNoAuth = true; c.Listen = "0.0.0.0:8080" },
+		"secret env unset":            func(c *server.Config) { c.Apps[0].SecretEnv = "WXTOKEN_TEST_UNSET" },
+		"inline-less app":             func(c *server.Config) { c.Apps[0].SecretEnv = "" },
+		"unknown kind":                func(c *server.Config) { c.Apps[0].Kind = "alipay" },
+		"duplicate app":               func(c *server.Config) { c.Apps[1].ID = "shop" },
+		"unknown client in app":       func(c *server.Config) { c.Apps[0].Clients = []string{"ghost"} },
+		"bad cache scheme":            func(c *server.Config) { c.Cache = "mongodb://x" },
+		"client key file missing":     func(c *server.Config) { c.Clients[1].KeyFile = "/nonexistent/key" },
+		"wecom without agent":         func(c *server.Config) { c.Apps[2].AgentID = "" },
+		"password not in cache error": func(c *server.Config) { c.Cache = "mongodb://user:hunter2@x" },
+	}
+	for name, mutate := range cases {
+		cfg := baseConfig(t, sim)
+		mutate(&cfg)
+		_, err := server.New(cfg, server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		if err == nil {
+			t.Errorf("%s: New succeeded", name)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error shows the cache password: %v", name, err)
+		}
+	}
+	cfg := baseConfig(t, sim)
+	cfg.Clients, cfg.InsecureNoAuth, cfg.Apps = nil, true, cfg.Apps[:3]
+	srv, err := server.New(cfg, server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatalf("no auth on loopback: %v", err)
+	}
+	srv.Close()
+	if _, err := server.ParseConfig(strings.NewReader("listen: x\nlisen: y\n")); err == nil {
+		t.Fatal("a misspelt config field was accepted")
+	}
+}
+
+func TestGracefulClose(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Run(ctx) }()
+	e.do("GET", "/v1/token/shop", billingKey, nil)
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("Run returned nil after its context ended")
+	}
+}
