@@ -47,9 +47,14 @@ type Config struct {
 	Clients []ClientConfig `yaml:"clients"`
 	// Apps are the accounts the server keeps tokens for.
 	Apps []AppConfig `yaml:"apps"`
-	// RefreshAhead, LocalTTL: see core.WithRefreshAhead, core.WithLocalTTL.
+	// Lifecycle tuning; zero keeps the core defaults. See
+	// core.WithRefreshAhead, WithExpiryMargin, WithLocalTTL, WithLockTTL,
+	// WithLockWait. Durations are written like "10m" or "1.5s".
 	RefreshAhead time.Duration `yaml:"refresh_ahead"`
+	ExpiryMargin time.Duration `yaml:"expiry_margin"`
 	LocalTTL     time.Duration `yaml:"local_ttl"`
+	LockTTL      time.Duration `yaml:"lock_ttl"`
+	LockWait     time.Duration `yaml:"lock_wait"`
 	// Log format ("text" or "json") and level ("debug", "info", "warn").
 	Log struct {
 		Format string `yaml:"format"`

@@ -99,11 +99,16 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if cfg.KeyPrefix != "" {
 		mopts = append(mopts, core.WithKeyPrefix(cfg.KeyPrefix))
 	}
-	if cfg.RefreshAhead > 0 {
-		mopts = append(mopts, core.WithRefreshAhead(cfg.RefreshAhead))
-	}
-	if cfg.LocalTTL > 0 {
-		mopts = append(mopts, core.WithLocalTTL(cfg.LocalTTL))
+	for _, d := range []struct {
+		v   time.Duration
+		opt func(time.Duration) core.Option
+	}{
+		{cfg.RefreshAhead, core.WithRefreshAhead}, {cfg.ExpiryMargin, core.WithExpiryMargin},
+		{cfg.LocalTTL, core.WithLocalTTL}, {cfg.LockTTL, core.WithLockTTL}, {cfg.LockWait, core.WithLockWait},
+	} {
+		if d.v > 0 {
+			mopts = append(mopts, d.opt(d.v))
+		}
 	}
 	s.mgr = core.New(append(mopts, o.mgrOpts...)...)
 	for _, ac := range cfg.Apps {

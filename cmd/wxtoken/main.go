@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	if err := newRoot().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "wxtoken:", err)
@@ -31,4 +31,9 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(newServeCmd(), newSimCmd(), newTokenCmd())
 	return root
+}
+
+// signalContext ends on SIGINT or SIGTERM, for a graceful shutdown.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
