@@ -1,0 +1,76 @@
+package server_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxtoken/wxtoken/server"
+)
+
+// chromium returns the path of a headless-capable Chromium, skipping the
+// test without one (failing it under CI, which installs it).
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("Chromium is required under CI (Debian package chromium)")
+	}
+	t.Skip("no Chromium: install Debian's chromium package to run the status page test")
+	return ""
+}
+
+func runChromium(t *testing.T, bin string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-default-apps",
+		"--user-data-dir=" + t.TempDir()}
+	out, err := exec.CommandContext(ctx, bin, append(base, args...)...).Output()
+	if err != nil {
+		t.Fatalf("chromium %v: %v", args, err)
+	}
+	return out
+}
+
+// The status page, opened in headless Chromium, shows every configured
+// app; the screenshot is kept as a test artifact (go test -artifacts).
+func TestStatusPageInChromium(t *testing.T) {
+	bin := chromium(t)
+	no := false
+	e := newEnv(t, func(c *server.Config) { c.Auth.Status = &no })
+	for _, app := range []string{"shop", "stable", "corp", "bad"} {
+		e.do("GET", "/v1/token/"+app, billingKey, nil)
+	}
+	dom := string(runChromium(t, bin, "--dump-dom", e.http.URL+"/"))
+	for _, app := range []string{"shop", "stable", "corp", "restricted", "bad"} {
+		if !strings.Contains(dom, "<code>"+app+"</code>") {
+			t.Errorf("the rendered status page lacks app %q", app)
+		}
+	}
+	if !strings.Contains(dom, "failing") || !strings.Contains(dom, "/ 2000") {
+		t.Error("the rendered status page lacks the failing app or the daily limit")
+	}
+	shot := filepath.Join(t.ArtifactDir(), "status-page.png")
+	runChromium(t, bin, "--window-size=1500,520", "--screenshot="+shot, e.http.URL+"/")
+	info, err := os.Stat(shot)
+	if err != nil || info.Size() < 10_000 {
+		t.Fatalf("screenshot %s: %v (%d bytes)", shot, err, sizeOf(info))
+	}
+	t.Logf("status page screenshot: %s (%d bytes)", shot, info.Size())
+}
+
+func sizeOf(fi os.FileInfo) int64 {
+	if fi == nil {
+		return 0
+	}
+	return fi.Size()
+}
