@@ -429,3 +429,30 @@ func TestGracefulClose(t *testing.T) {
 		t.Fatal("Run returned nil after its context ended")
 	}
 }
+
+// newBenchEnv serves the standard config for a benchmark, with the shop
+// token already fetched.
+func newBenchEnv(b *testing.B) *httptest.Server {
+	sim := wxsim.NewServer()
+	b.Cleanup(sim.Close)
+	sim.AddApp("wxshop", shopSecret)
+	for k, v := range map[string]string{"SHOP_SECRET": shopSecret, "STABLE_SECRET": stableSecret, "BILLING_KEY": billingKey, "BAD_SECRET": "x"} {
+		b.Setenv(k, v)
+	}
+	reports := filepath.Join(b.TempDir(), "reports")
+	os.WriteFile(reports, []byte(reportsKey), 0o600)
+	var cfg server.Config
+	cfg.Upstream.WeChat = sim.URL
+	cfg.Clients = []server.ClientConfig{{Name: "billing", KeyEnv: "BILLING_KEY"}, {Name: "reports", KeyFile: reports}}
+	cfg.Apps = []server.AppConfig{{ID: "shop", AppID: "wxshop", SecretEnv: "SHOP_SECRET"}}
+	srv, err := server.New(cfg, server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	b.Cleanup(func() { hs.Close(); srv.Close() })
+	if _, err := srv.Manager().Token(context.Background(), "shop"); err != nil {
+		b.Fatal(err)
+	}
+	return hs
+}
