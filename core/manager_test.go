@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/syncbuf"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
@@ -428,7 +429,7 @@ type cacheOnly struct{ core.Cache }
 
 func TestCacheWithoutLockerUsesProcessLockAndSaysSo(t *testing.T) {
 	sim := newSim(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	shared := cacheOnly{core.NewMemoryCache()}
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	a := newManager(t, core.WithCache(shared), core.WithLogger(logger))

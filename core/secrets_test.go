@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/syncbuf"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
@@ -56,7 +57,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			sim := newSim(t)
 			src, secret := mk(sim)
-			var logs syncBuffer
+			var logs syncbuf.Buffer
 			m := core.New(core.WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 				core.WithFetchAttempts(2))
 			defer m.Close()

@@ -204,23 +204,41 @@ func IsLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// readSecret reads a secret from an environment variable or a file,
-// trimming one trailing newline.
-func readSecret(what, env, file string) (string, error) {
-	if env != "" {
+// ErrNoSecretSource is returned by ReadSecret when neither an environment
+// variable nor a file is named.
+var ErrNoSecretSource = errors.New("no environment variable or file named for the secret")
+
+// ReadSecret reads a secret from the environment variable env or else the
+// file named file, trimming one trailing newline. An unset variable, an
+// unreadable file or an empty secret is an error that names where it
+// looked, never the secret.
+func ReadSecret(env, file string) (string, error) {
+	switch {
+	case env != "":
 		v := os.Getenv(env)
 		if v == "" {
-			return "", fmt.Errorf("%s: environment variable %s is not set", what, env)
+			return "", fmt.Errorf("environment variable %s is not set", env)
+		}
+		return v, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return "", fmt.Errorf("%s is empty", file)
 		}
 		return v, nil
 	}
-	b, err := os.ReadFile(file)
+	return "", ErrNoSecretSource
+}
+
+// readSecret is ReadSecret with what it is for in the error.
+func readSecret(what, env, file string) (string, error) {
+	v, err := ReadSecret(env, file)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	v := strings.TrimRight(string(b), "\r\n")
-	if v == "" {
-		return "", fmt.Errorf("%s: %s is empty", what, file)
 	}
 	return v, nil
 }

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxtoken/wxtoken/internal/syncbuf"
 	"github.com/wxtoken/wxtoken/server"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wxsim"
@@ -34,26 +34,9 @@ type env struct {
 	sim  *wxsim.Server
 	srv  *server.Server
 	http *httptest.Server
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	// bodies collects every response body, to check none holds a secret.
-	bodies *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	bodies *syncbuf.Buffer
 }
 
 func baseConfig(t *testing.T, sim *wxsim.Server) server.Config {
@@ -92,7 +75,7 @@ func newEnv(t *testing.T, mutate ...func(*server.Config)) *env {
 	for _, f := range mutate {
 		f(&cfg)
 	}
-	e := &env{t: t, sim: sim, logs: &syncBuffer{}, bodies: &syncBuffer{}}
+	e := &env{t: t, sim: sim, logs: &syncbuf.Buffer{}, bodies: &syncbuf.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := server.New(cfg, server.WithLogger(logger))
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/ctxerr"
 	"github.com/wxtoken/wxtoken/lock"
 )
 
@@ -60,7 +61,7 @@ func (b *Backend) Get(ctx context.Context, key string) (string, error) {
 	}
 	resp, err := b.cli.Get(ctx, b.prefix+key)
 	if err != nil {
-		return "", ctxFirst(ctx, err)
+		return "", ctxerr.First(ctx, err)
 	}
 	if len(resp.Kvs) == 0 {
 		return "", core.ErrNotFound
@@ -75,7 +76,7 @@ func (b *Backend) Set(ctx context.Context, key, value string, ttl time.Duration)
 		return err
 	}
 	_, err = b.cli.Do(ctx, op)
-	return ctxFirst(ctx, err)
+	return ctxerr.First(ctx, err)
 }
 
 // put prepares the write of value, granting a lease for ttl if there is
@@ -89,7 +90,7 @@ func (b *Backend) put(ctx context.Context, key, value string, ttl time.Duration)
 	}
 	lease, err := b.cli.Grant(ctx, seconds(ttl))
 	if err != nil {
-		return clientv3.Op{}, ctxFirst(ctx, err)
+		return clientv3.Op{}, ctxerr.First(ctx, err)
 	}
 	return clientv3.OpPut(b.prefix+key, value, clientv3.WithLease(lease.ID)), nil
 }
@@ -100,12 +101,5 @@ func (b *Backend) Remove(ctx context.Context, key string) error {
 		return err
 	}
 	_, err := b.cli.Delete(ctx, b.prefix+key)
-	return ctxFirst(ctx, err)
-}
-
-func ctxFirst(ctx context.Context, err error) error {
-	if err != nil && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
+	return ctxerr.First(ctx, err)
 }

@@ -13,7 +13,6 @@ import (
 
 	etcdbackend "github.com/wxtoken/wxtoken/backends/etcd"
 	"github.com/wxtoken/wxtoken/conformance"
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/containertest"
 	"github.com/wxtoken/wxtoken/lock"
 )
@@ -33,15 +32,7 @@ func newClient(t *testing.T, endpoints ...string) *clientv3.Client {
 
 func suites(t *testing.T, endpoints []string) {
 	newBackend := func(t *testing.T) conformance.Backend { return etcdbackend.New(newClient(t, endpoints...)) }
-	t.Run("Cache", func(t *testing.T) {
-		conformance.TestCache(t, func(t *testing.T) core.Cache { return newBackend(t) }, opts)
-	})
-	t.Run("Locker", func(t *testing.T) {
-		conformance.TestLocker(t, func(t *testing.T) lock.Locker { return newBackend(t) }, opts)
-	})
-	t.Run("Farm", func(t *testing.T) {
-		conformance.TestFarm(t, newBackend, opts)
-	})
+	conformance.TestBackend(t, newBackend, opts)
 }
 
 func TestSingle(t *testing.T) {

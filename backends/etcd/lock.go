@@ -10,6 +10,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/ctxerr"
 	"github.com/wxtoken/wxtoken/lock"
 )
 
@@ -25,12 +26,12 @@ func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (
 	}
 	grant, err := b.cli.Grant(ctx, seconds(ttl))
 	if err != nil {
-		return nil, ctxFirst(ctx, err)
+		return nil, ctxerr.First(ctx, err)
 	}
 	sess, err := concurrency.NewSession(b.cli, concurrency.WithLease(grant.ID), concurrency.WithTTL(int(grant.TTL)))
 	if err != nil {
 		b.revoke(grant.ID)
-		return nil, ctxFirst(ctx, err)
+		return nil, ctxerr.First(ctx, err)
 	}
 	// The lease must end by itself when not extended: no keep-alive.
 	sess.Orphan()
@@ -40,7 +41,7 @@ func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (
 		if errors.Is(err, concurrency.ErrLocked) {
 			return nil, lock.ErrNotAcquired
 		}
-		return nil, ctxFirst(ctx, err)
+		return nil, ctxerr.First(ctx, err)
 	}
 	return &lease{b: b, id: grant.ID, mu: mu}, nil
 }
@@ -73,7 +74,7 @@ func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
 	}
 	resp, err := l.b.cli.Txn(ctx).If(l.mu.IsOwner()).Commit()
 	if err != nil {
-		return ctxFirst(ctx, err)
+		return ctxerr.First(ctx, err)
 	}
 	if !resp.Succeeded {
 		return lock.ErrLost
@@ -82,7 +83,7 @@ func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			return lock.ErrLost
 		}
-		return ctxFirst(ctx, err)
+		return ctxerr.First(ctx, err)
 	}
 	return nil
 }
@@ -93,7 +94,7 @@ func (l *lease) Unlock(ctx context.Context) error {
 	defer l.b.revoke(l.id)
 	resp, err := l.b.cli.Txn(ctx).If(l.mu.IsOwner()).Then(clientv3.OpDelete(l.mu.Key())).Commit()
 	if err != nil {
-		return ctxFirst(ctx, err)
+		return ctxerr.First(ctx, err)
 	}
 	if !resp.Succeeded {
 		return lock.ErrLost
@@ -110,7 +111,7 @@ func (l *lease) SetIfHeld(ctx context.Context, key, value string, ttl time.Durat
 	}
 	resp, err := l.b.cli.Txn(ctx).If(l.mu.IsOwner()).Then(op).Commit()
 	if err != nil {
-		return ctxFirst(ctx, err)
+		return ctxerr.First(ctx, err)
 	}
 	if !resp.Succeeded {
 		return lock.ErrLost

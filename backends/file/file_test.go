@@ -36,15 +36,7 @@ func TestMain(m *testing.M) {
 func TestConformance(t *testing.T) {
 	dir := t.TempDir()
 	newBackend := func(*testing.T) conformance.Backend { return filebackend.New(dir) }
-	t.Run("Cache", func(t *testing.T) {
-		conformance.TestCache(t, func(t *testing.T) core.Cache { return newBackend(t) })
-	})
-	t.Run("Locker", func(t *testing.T) {
-		conformance.TestLocker(t, func(t *testing.T) lock.Locker { return newBackend(t) })
-	})
-	t.Run("Farm", func(t *testing.T) {
-		conformance.TestFarm(t, newBackend)
-	})
+	conformance.TestBackend(t, newBackend)
 }
 
 func TestSweepDropsExpiredFiles(t *testing.T) {

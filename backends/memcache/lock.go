@@ -9,6 +9,7 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 
+	"github.com/wxtoken/wxtoken/internal/ctxerr"
 	"github.com/wxtoken/wxtoken/lock"
 )
 
@@ -36,7 +37,7 @@ func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (
 	// would block the fleet for its whole TTL. Release it, owner-checked,
 	// once the server answers again.
 	go l.releaseAbandoned(ttl)
-	return nil, ctxFirst(ctx, err)
+	return nil, ctxerr.First(ctx, err)
 }
 
 // releaseAbandoned retries Unlock for at most ttl until the server says
@@ -70,7 +71,7 @@ func (l *lease) swap(ctx context.Context, exptime int32) error {
 		return lock.ErrLost
 	}
 	if err != nil {
-		return ctxFirst(ctx, err)
+		return ctxerr.First(ctx, err)
 	}
 	if string(it.Value) != l.owner {
 		return lock.ErrLost
@@ -83,7 +84,7 @@ func (l *lease) swap(ctx context.Context, exptime int32) error {
 	case errors.Is(err, memcache.ErrCASConflict), errors.Is(err, memcache.ErrNotStored), errors.Is(err, memcache.ErrCacheMiss):
 		return lock.ErrLost
 	}
-	return ctxFirst(ctx, err)
+	return ctxerr.First(ctx, err)
 }
 
 func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {

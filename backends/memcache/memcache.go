@@ -28,6 +28,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/ctxerr"
 	"github.com/wxtoken/wxtoken/lock"
 )
 
@@ -109,7 +110,7 @@ func (b *Backend) Get(ctx context.Context, key string) (string, error) {
 		return "", core.ErrNotFound
 	}
 	if err != nil {
-		return "", ctxFirst(ctx, err)
+		return "", ctxerr.First(ctx, err)
 	}
 	return string(it.Value), nil
 }
@@ -120,7 +121,7 @@ func (b *Backend) Set(ctx context.Context, key, value string, ttl time.Duration)
 		return err
 	}
 	it := &memcache.Item{Key: b.key(key), Value: []byte(value), Expiration: expiration(ttl, time.Now())}
-	return ctxFirst(ctx, b.mc.Set(it))
+	return ctxerr.First(ctx, b.mc.Set(it))
 }
 
 // Remove implements core.Cache.
@@ -132,12 +133,5 @@ func (b *Backend) Remove(ctx context.Context, key string) error {
 	if errors.Is(err, memcache.ErrCacheMiss) {
 		return nil
 	}
-	return ctxFirst(ctx, err)
-}
-
-func ctxFirst(ctx context.Context, err error) error {
-	if err != nil && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
+	return ctxerr.First(ctx, err)
 }

@@ -8,9 +8,7 @@ import (
 
 	memcachebackend "github.com/wxtoken/wxtoken/backends/memcache"
 	"github.com/wxtoken/wxtoken/conformance"
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/containertest"
-	"github.com/wxtoken/wxtoken/lock"
 )
 
 // memcached keeps whole seconds, plus one for its once-a-second clock.
@@ -23,15 +21,7 @@ func TestConformance(t *testing.T) {
 		mc.Timeout = 2 * time.Second
 		return memcachebackend.New(mc)
 	}
-	t.Run("Cache", func(t *testing.T) {
-		conformance.TestCache(t, func(t *testing.T) core.Cache { return newBackend(t) }, opts)
-	})
-	t.Run("Locker", func(t *testing.T) {
-		conformance.TestLocker(t, func(t *testing.T) lock.Locker { return newBackend(t) }, opts)
-	})
-	t.Run("Farm", func(t *testing.T) {
-		conformance.TestFarm(t, newBackend, opts)
-	})
+	conformance.TestBackend(t, newBackend, opts)
 }
 
 func TestOutage(t *testing.T) {

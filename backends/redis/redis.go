@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/ctxerr"
 	"github.com/wxtoken/wxtoken/lock"
 )
 
@@ -72,7 +73,7 @@ func (b *Backend) Get(ctx context.Context, key string) (string, error) {
 	if errors.Is(err, redis.Nil) {
 		return "", core.ErrNotFound
 	}
-	return v, ctxFirst(ctx, err)
+	return v, ctxerr.First(ctx, err)
 }
 
 // Set implements core.Cache. Redis keeps millisecond TTLs (SET PX).
@@ -83,7 +84,7 @@ func (b *Backend) Set(ctx context.Context, key, value string, ttl time.Duration)
 	if ttl < 0 {
 		ttl = 0 // go-redis reads -1 as KEEPTTL; the contract means no expiry
 	}
-	return ctxFirst(ctx, b.rdb.Set(ctx, b.prefix+key, value, ttl).Err())
+	return ctxerr.First(ctx, b.rdb.Set(ctx, b.prefix+key, value, ttl).Err())
 }
 
 // Remove implements core.Cache.
@@ -91,13 +92,5 @@ func (b *Backend) Remove(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return ctxFirst(ctx, b.rdb.Del(ctx, b.prefix+key).Err())
-}
-
-// ctxFirst reports ctx's error when ctx ended, whatever the client said.
-func ctxFirst(ctx context.Context, err error) error {
-	if err != nil && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
+	return ctxerr.First(ctx, b.rdb.Del(ctx, b.prefix+key).Err())
 }

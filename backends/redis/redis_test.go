@@ -8,9 +8,7 @@ import (
 
 	redisbackend "github.com/wxtoken/wxtoken/backends/redis"
 	"github.com/wxtoken/wxtoken/conformance"
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/containertest"
-	"github.com/wxtoken/wxtoken/lock"
 )
 
 // suites runs the three conformance suites, each client made by newClient.
@@ -20,15 +18,7 @@ func suites(t *testing.T, newClient func(t *testing.T) redis.UniversalClient) {
 		t.Cleanup(func() { c.Close() })
 		return redisbackend.New(c)
 	}
-	t.Run("Cache", func(t *testing.T) {
-		conformance.TestCache(t, func(t *testing.T) core.Cache { return newBackend(t) })
-	})
-	t.Run("Locker", func(t *testing.T) {
-		conformance.TestLocker(t, func(t *testing.T) lock.Locker { return newBackend(t) })
-	})
-	t.Run("Farm", func(t *testing.T) {
-		conformance.TestFarm(t, newBackend, conformance.Options{FarmAllowExtraFetch: true})
-	})
+	conformance.TestBackend(t, newBackend, conformance.Options{FarmAllowExtraFetch: true})
 }
 
 func TestStandalone(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -142,29 +141,12 @@ func runServe(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	}
 	logger.Info("wxtoken serving", "url", scheme+"://"+ln.Addr().String(), "apps", len(cfg.Apps), "auth", !cfg.InsecureNoAuth)
 	fmt.Fprintf(cmd.OutOrStdout(), "wxtoken serving on %s://%s\n", scheme, ln.Addr())
-	errc := make(chan error, 1)
-	go func() {
-		if scheme == "https" {
-			errc <- hs.ServeTLS(ln, cfg.TLS.Cert, cfg.TLS.Key)
-		} else {
-			errc <- hs.Serve(ln)
-		}
-	}()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	serve := func() error { return hs.Serve(ln) }
+	if scheme == "https" {
+		serve = func() error { return hs.ServeTLS(ln, cfg.TLS.Cert, cfg.TLS.Key) }
 	}
-	logger.Info("wxtoken shutting down: finishing requests in flight")
-	sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer scancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	defer logger.Info("wxtoken stopped")
+	return serveUntilDone(ctx, hs, serve)
 }
 
 // startSimFor starts the built-in simulator when an upstream is "sim",
@@ -176,9 +158,9 @@ func startSimFor(cfg *server.Config, logger *slog.Logger) (func(), error) {
 	}
 	sim := wxsim.New()
 	for _, a := range cfg.Apps {
-		secret, err := appSecret(a)
+		secret, err := server.ReadSecret(a.SecretEnv, a.SecretFile)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("app %s secret: %w", a.ID, err)
 		}
 		switch a.Kind {
 		case server.KindWeCom:
@@ -201,14 +183,4 @@ func startSimFor(cfg *server.Config, logger *slog.Logger) (func(), error) {
 	}
 	logger.Info("upstream is the built-in WeChat simulator", "url", url)
 	return func() { hs.Close() }, nil
-}
-
-func appSecret(a server.AppConfig) (string, error) {
-	if a.SecretEnv != "" {
-		if v := os.Getenv(a.SecretEnv); v != "" {
-			return v, nil
-		}
-		return "", fmt.Errorf("app %s: environment variable %s is not set", a.ID, a.SecretEnv)
-	}
-	return readSecret("", a.SecretFile)
 }

@@ -90,19 +90,20 @@ func runSim(cmd *cobra.Command, f simFlags) error {
 	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(cmd.OutOrStdout(), "wxsim listening on http://%s (%s)\n", ln.Addr(), strings.Join(names, ", "))
-	return serveUntilDone(cmd.Context(), srv, ln)
+	return serveUntilDone(cmd.Context(), srv, func() error { return srv.Serve(ln) })
 }
 
-// serveUntilDone serves until ctx ends, then shuts down gracefully.
-func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener) error {
+// serveUntilDone runs serve until ctx ends, then shuts srv down
+// gracefully: requests in flight finish.
+func serveUntilDone(ctx context.Context, srv *http.Server, serve func() error) error {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- serve() }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return err

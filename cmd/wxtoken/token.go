@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/server"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
@@ -129,29 +128,19 @@ func sourceFor(f tokenFlags, secret string) (core.Source, error) {
 }
 
 // readSecret reads a secret from exactly one of an environment variable
-// and a file, trimming a trailing newline.
+// and a file.
 func readSecret(env, file string) (string, error) {
-	switch {
-	case env != "" && file != "":
+	if env != "" && file != "" {
 		return "", errors.New("give --secret-env or --secret-file, not both")
-	case env != "":
-		v, ok := os.LookupEnv(env)
-		if !ok || v == "" {
-			return "", fmt.Errorf("environment variable %s is not set", env)
-		}
-		return v, nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("reading the secret: %w", err)
-		}
-		v := strings.TrimRight(string(b), "\r\n")
-		if v == "" {
-			return "", fmt.Errorf("secret file %s is empty", file)
-		}
-		return v, nil
 	}
-	return "", errors.New("a secret is required: --secret-env NAME or --secret-file PATH (or --sim)")
+	v, err := server.ReadSecret(env, file)
+	if errors.Is(err, server.ErrNoSecretSource) {
+		return "", errors.New("a secret is required: --secret-env NAME or --secret-file PATH (or --sim)")
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the secret: %w", err)
+	}
+	return v, nil
 }
 
 // startDemoSim serves a simulator with the demo app on a loopback port and
