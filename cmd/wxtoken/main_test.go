@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -95,5 +96,66 @@ func TestSimCommandServesTokenCommand(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("wxtoken sim did not shut down cleanly: %v", err)
+	}
+}
+
+// The README's main job: `wxtoken serve` on its embedded default serves
+// tokens from the built-in simulator with no WeChat account, and stops
+// cleanly when its context ends.
+func TestServeEmbeddedDefault(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := run(t, ctx, "serve", "--listen", "127.0.0.1:18982", "--log-level", "warn")
+		done <- err
+	}()
+	var body []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://127.0.0.1:18982/v1/token/demo")
+		if err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("GET /v1/token/demo = %d %s", resp.StatusCode, body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wxtoken serve did not start: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var v struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int    `json:"expires_in"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil || len(v.AccessToken) < 100 || v.ExpiresIn < 7000 {
+		t.Fatalf("token from the embedded demo: %s", body)
+	}
+	resp, err := http.Get("http://127.0.0.1:18982/v1/ticket/demo-wecom/agent_config")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("WeCom agent ticket from the demo: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve did not stop cleanly: %v", err)
+	}
+}
+
+func TestServeRefusesNoAuthOffLoopback(t *testing.T) {
+	_, err := run(t, context.Background(), "serve", "--listen", "0.0.0.0:18983")
+	if err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("serve without keys on 0.0.0.0 = %v, want a refusal naming loopback", err)
+	}
+	t.Setenv("WXTOKEN_CACHE", "nosuch://x")
+	if _, err := run(t, context.Background(), "serve"); err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Fatalf("WXTOKEN_CACHE did not override the config: %v", err)
+	}
+	cfg := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\nclients: []\napps: []\nlisen: typo\n"), 0o600)
+	if _, err := run(t, context.Background(), "serve", "--config", cfg); err == nil || !strings.Contains(err.Error(), "lisen") {
+		t.Fatalf("a config with a misspelt field = %v, want an error naming it", err)
 	}
 }
