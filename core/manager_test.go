@@ -472,3 +472,22 @@ func TestCachedAndLastErrorHaveNoSideEffects(t *testing.T) {
 		t.Fatal("Cached of an unknown key reported a token")
 	}
 }
+
+func TestRefreshBypassesHeldFailure(t *testing.T) {
+	sim := newSim(t)
+	m := newManager(t, core.WithErrorHold(time.Hour))
+	register(t, m, "late", wechat.OfficialAccount("wxlate", "late-secret", wechat.WithBaseURL(sim.URL)))
+	if _, err := m.Token(context.Background(), "late"); wechat.Code(err) != 40013 {
+		t.Fatalf("unknown appid = %v, want 40013", err)
+	}
+	sim.AddApp("wxlate", "late-secret") // the cause goes away
+	if _, err := m.Token(context.Background(), "late"); wechat.Code(err) != 40013 {
+		t.Fatalf("Token within the hold = %v, want the held 40013", err)
+	}
+	if _, err := m.Refresh(context.Background(), "late"); err != nil {
+		t.Fatalf("Refresh after the cause went away = %v, want a token", err)
+	}
+	if _, err := m.Token(context.Background(), "late"); err != nil {
+		t.Fatalf("Token after a successful Refresh = %v", err)
+	}
+}

@@ -49,7 +49,10 @@ func (m *Manager) tokenSlow(ctx context.Context, e *entry) (Token, error) {
 // The refresh itself runs detached from ctx, so one impatient caller does
 // not fail the others waiting on it.
 func (m *Manager) await(ctx context.Context, e *entry, w want) (Token, error) {
-	if err := e.held(m.now()); err != nil {
+	// A held failure answers at once, except to an explicit Refresh: that
+	// is someone saying the cause is gone (a ticket arrived, a secret was
+	// fixed).
+	if err := e.held(m.now()); err != nil && w.after.IsZero() {
 		return Token{}, err
 	}
 	ch := m.flights.DoChan(w.flightKey(e.id), func() (any, error) {

@@ -73,12 +73,17 @@ type ClientConfig struct {
 type AppConfig struct {
 	// ID names the app in URLs: /v1/token/{id}.
 	ID string `yaml:"id"`
-	// Kind is official (also mini programs and games), stable or wecom.
+	// Kind is official (also mini programs and games), stable, wecom, or
+	// for WeCom service providers provider, suite or corp.
 	Kind    string `yaml:"kind"`
 	AppID   string `yaml:"appid"`
-	CorpID  string `yaml:"corpid"`
+	CorpID  string `yaml:"corpid"` // wecom, provider; for corp, the authorizing corp
 	AgentID string `yaml:"agentid"`
-	// The secret comes from an environment variable or a file.
+	SuiteID string `yaml:"suite_id"` // suite
+	Suite   string `yaml:"suite"`    // corp: the id of the suite app it was authorized through
+	// The secret comes from an environment variable or a file: the app
+	// secret, provider_secret, suite_secret, or for corp the permanent
+	// code.
 	SecretEnv  string `yaml:"secret_env"`
 	SecretFile string `yaml:"secret_file"`
 	// Clients limits the app to these client names; empty means all.
@@ -93,6 +98,9 @@ const (
 	KindOfficial = "official"
 	KindStable   = "stable"
 	KindWeCom    = "wecom"
+	KindProvider = "provider"
+	KindSuite    = "suite"
+	KindCorp     = "corp"
 )
 
 // LoadConfig reads a YAML config file. Unknown fields are errors, so a
@@ -157,7 +165,7 @@ func (c *Config) Validate() error {
 		}
 		names[cl.Name] = true
 	}
-	ids := map[string]bool{}
+	ids, suites := map[string]bool{}, map[string]bool{}
 	for i, a := range c.Apps {
 		where := fmt.Sprintf("apps[%d] (%s)", i, a.ID)
 		switch {
@@ -176,8 +184,25 @@ func (c *Config) Validate() error {
 			if a.CorpID == "" || a.AgentID == "" {
 				errs = append(errs, fmt.Errorf("%s: corpid and agentid are required", where))
 			}
+		case KindProvider:
+			if a.CorpID == "" {
+				errs = append(errs, fmt.Errorf("%s: corpid is required", where))
+			}
+		case KindSuite:
+			if a.SuiteID == "" {
+				errs = append(errs, fmt.Errorf("%s: suite_id is required", where))
+			}
+		case KindCorp:
+			if a.CorpID == "" || a.Suite == "" {
+				errs = append(errs, fmt.Errorf("%s: corpid and suite (the suite app's id, listed before it) are required", where))
+			} else if !suites[a.Suite] {
+				errs = append(errs, fmt.Errorf("%s: suite %q is not a suite app listed before it", where, a.Suite))
+			}
 		default:
-			errs = append(errs, fmt.Errorf("%s: kind %q: want official, stable or wecom", where, a.Kind))
+			errs = append(errs, fmt.Errorf("%s: kind %q: want official, stable, wecom, provider, suite or corp", where, a.Kind))
+		}
+		if a.Kind == KindSuite {
+			suites[a.ID] = true
 		}
 		if (a.SecretEnv == "") == (a.SecretFile == "") {
 			errs = append(errs, fmt.Errorf("%s: give secret_env or secret_file (exactly one)", where))

@@ -6,6 +6,7 @@
 //	POST /v1/token/{app}/invalidate         {"access_token": rejected} -> compare-and-refresh
 //	GET  /v1/ticket/{app}/{jsapi|agent_config}
 //	POST /v1/jsapi/{app}/signature          {"url"} -> {"appId","timestamp","nonceStr","signature"}
+//	POST /v1/suite_ticket/{app}             {"suite_ticket","timestamp"}: a ticket WeCom pushed
 //	GET  /healthz  /readyz  /metrics  /
 //
 // Clients authenticate with "Authorization: Bearer <key>". Errors are JSON
@@ -53,6 +54,8 @@ type app struct {
 	tokenKey string
 	tickets  map[string]string // ticket kind -> Manager key
 	allowed  map[string]bool   // client names; nil: all
+
+	suiteTickets *wechat.SuiteTickets // kind suite: where pushed tickets go
 }
 
 // Option configures a Server.
@@ -143,15 +146,23 @@ func (s *Server) register(ac AppConfig) error {
 		src = wechat.StableToken(ac.AppID, secret, wechatOpts...)
 	case KindWeCom:
 		src = wechat.WeCom(ac.CorpID, ac.AgentID, secret, wecomOpts...)
+	case KindProvider:
+		src = wechat.ProviderToken(ac.CorpID, secret, wecomOpts...)
+	case KindSuite:
+		a.suiteTickets = wechat.NewSuiteTickets(s.cache, s.cfg.KeyPrefix, ac.SuiteID)
+		src = wechat.SuiteToken(ac.SuiteID, secret, a.suiteTickets, wecomOpts...)
+	case KindCorp:
+		src = wechat.CorpToken(ac.Suite, ac.CorpID, secret, wecomOpts...)
 	}
 	if err := s.mgr.Register(a.tokenKey, src); err != nil {
 		return err
 	}
 	tickets := map[string]core.Source{}
-	if ac.Kind == KindWeCom {
+	switch ac.Kind {
+	case KindWeCom:
 		tickets["jsapi"] = wechat.WeComJSAPITicket(a.tokenKey, wecomOpts...)
 		tickets["agent_config"] = wechat.WeComAgentTicket(a.tokenKey, wecomOpts...)
-	} else {
+	case KindOfficial, KindStable:
 		tickets["jsapi"] = wechat.JSAPITicket(a.tokenKey, wechatOpts...)
 	}
 	for kind, t := range tickets {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -438,4 +439,59 @@ func newBenchEnv(b *testing.B) *httptest.Server {
 		b.Fatal(err)
 	}
 	return hs
+}
+
+// A WeCom service provider: its provider token, a suite token that waits
+// for the suite_ticket WeCom pushes (taken in through the server, newest
+// push wins), and an authorized corp's token through the suite.
+func TestServiceProviderKinds(t *testing.T) {
+	e := newEnv(t, func(c *server.Config) {
+		t.Setenv("PROV_SECRET", "prov-secret")
+		t.Setenv("SUITE_SECRET", "suite-secret")
+		t.Setenv("PERM_CODE", "perm-code")
+		c.Apps = append(c.Apps,
+			server.AppConfig{ID: "prov", Kind: "provider", CorpID: "wwprov", SecretEnv: "PROV_SECRET"},
+			server.AppConfig{ID: "suite", Kind: "suite", SuiteID: "suite1", SecretEnv: "SUITE_SECRET"},
+			server.AppConfig{ID: "tenant", Kind: "corp", Suite: "suite", CorpID: "wwtenant", SecretEnv: "PERM_CODE"},
+		)
+	})
+	e.sim.AddProvider("wwprov", "prov-secret")
+	e.sim.AddSuite("suite1", "suite-secret")
+	e.sim.AddAuthCorp("suite1", "wwtenant", "perm-code")
+	code, body := e.do("GET", "/v1/token/prov", billingKey, nil)
+	if code != 200 || !e.sim.Valid(decode(t, body).AccessToken) {
+		t.Fatalf("provider token: %d %s", code, body)
+	}
+	code, body = e.do("GET", "/v1/token/suite", billingKey, nil)
+	if code != 503 || !strings.Contains(string(body), "suite_ticket") {
+		t.Fatalf("suite token before any push: %d %s, want 503 saying no suite_ticket", code, body)
+	}
+	now := time.Now().Unix()
+	ticket := e.sim.PushSuiteTicket("suite1")
+	code, body = e.do("POST", "/v1/suite_ticket/suite", billingKey, strings.NewReader(fmt.Sprintf(`{"suite_ticket":%q,"timestamp":%d}`, ticket, now)))
+	if code != 200 || !strings.Contains(string(body), `"stored":true`) {
+		t.Fatalf("suite_ticket intake: %d %s", code, body)
+	}
+	code, body = e.do("POST", "/v1/suite_ticket/suite", billingKey, strings.NewReader(fmt.Sprintf(`{"suite_ticket":"older","timestamp":%d}`, now-600)))
+	if code != 200 || !strings.Contains(string(body), `"stored":false`) {
+		t.Fatalf("an older push: %d %s, want stored false", code, body)
+	}
+	if code, body := e.do("POST", "/v1/suite_ticket/shop", billingKey, strings.NewReader(`{"suite_ticket":"x","timestamp":1}`)); code != 404 {
+		t.Fatalf("suite_ticket for a non-suite app: %d %s", code, body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, body = e.do("GET", "/v1/token/suite", billingKey, nil)
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("suite token after the push: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	code, body = e.do("GET", "/v1/token/tenant", billingKey, nil)
+	if v := decode(t, body).AccessToken; code != 200 || v != e.sim.Current("corp:wwtenant@suite:suite1") {
+		t.Fatalf("authorized corp token: %d %s", code, body)
+	}
 }

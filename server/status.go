@@ -40,8 +40,15 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	page := statusPage{Now: now.UTC().Format(time.RFC3339), Uptime: since(s.started, now), Cache: redactURL(s.cfg.Cache)}
 	for _, a := range s.order {
 		row := statusRow{ID: a.ID, Kind: a.Kind, Account: a.AppID, DailyLimit: a.DailyLimit, State: "none", Age: "-", Left: "-", LastRefresh: "-"}
-		if a.Kind == KindWeCom {
+		switch a.Kind {
+		case KindWeCom:
 			row.Account = a.CorpID + " / agent " + a.AgentID
+		case KindProvider:
+			row.Account = a.CorpID
+		case KindSuite:
+			row.Account = "suite " + a.SuiteID
+		case KindCorp:
+			row.Account = a.CorpID + " via " + a.Suite
 		}
 		if tok, ok := s.mgr.Cached(a.tokenKey); ok {
 			row.Token = mask(tok.Value)
