@@ -4,10 +4,11 @@
 //
 //	func TestConformance(t *testing.T) {
 //		newBackend := func(t *testing.T) conformance.Backend { return mybackend.New(newClient(t)) }
-//		conformance.TestCache(t, func(t *testing.T) core.Cache { return newBackend(t) })
-//		conformance.TestLocker(t, func(t *testing.T) lock.Locker { return newBackend(t) })
-//		conformance.TestFarm(t, newBackend)
+//		conformance.TestBackend(t, newBackend) // TestCache, TestLocker and TestFarm
+//		conformance.TestOutage(t, newBackend, pauseStore, resumeStore)
 //	}
+//
+// BenchmarkBackend measures a store the way wxtoken uses it.
 //
 // Every call of a factory must return a new, independent client of the
 // same store (for an in-process store, the same value): the lock tests
