@@ -135,6 +135,17 @@ func TestLocker(t *testing.T, newLocker func(t *testing.T) lock.Locker, opts ...
 			t.Fatalf("rule: a stale Extend leaves the new owner's lease intact; its Extend = %v", err)
 		}
 	})
+	t.Run("NonPositiveTTLRefused", func(t *testing.T) {
+		a := newLocker(t)
+		if lease, err := a.TryLock(ctx, p+"ttl", 0); lease != nil || !errors.Is(err, lock.ErrInvalidTTL) {
+			t.Fatalf("rule: TryLock with ttl 0 returns lock.ErrInvalidTTL and no lease; got %v, %v", lease, err)
+		}
+		lease := mustLock(t, a, p+"ttl", time.Minute)
+		defer lease.Unlock(ctx)
+		if err := lease.Extend(ctx, -time.Second); !errors.Is(err, lock.ErrInvalidTTL) {
+			t.Fatalf("rule: Extend with a negative ttl returns lock.ErrInvalidTTL; got %v", err)
+		}
+	})
 	t.Run("CancelledContext", func(t *testing.T) {
 		a := newLocker(t)
 		cctx, cancel := context.WithCancel(ctx)

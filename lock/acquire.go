@@ -9,8 +9,6 @@ import (
 	"github.com/wxtoken/wxtoken/internal/backoff"
 )
 
-var errNonPositiveTTL = errors.New("lock: ttl must be positive")
-
 // Default retry delays of Acquire: short first, since the holder of a token
 // refresh lock usually finishes within one upstream round trip.
 const (

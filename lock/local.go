@@ -31,7 +31,7 @@ func (l *Local) TryLock(ctx context.Context, name string, ttl time.Duration) (Le
 		return nil, err
 	}
 	if ttl <= 0 {
-		return nil, errNonPositiveTTL
+		return nil, ErrInvalidTTL
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -64,7 +64,7 @@ func (ls *localLease) Extend(ctx context.Context, ttl time.Duration) error {
 		return err
 	}
 	if ttl <= 0 {
-		return errNonPositiveTTL
+		return ErrInvalidTTL
 	}
 	ls.l.mu.Lock()
 	defer ls.l.mu.Unlock()

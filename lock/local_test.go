@@ -15,13 +15,6 @@ func TestLocalConformance(t *testing.T) {
 	conformance.TestLocker(t, func(*testing.T) lock.Locker { return l })
 }
 
-func TestLocalRefusesNonPositiveTTL(t *testing.T) {
-	l := lock.NewLocal()
-	if _, err := l.TryLock(context.Background(), "x", 0); err == nil {
-		t.Fatal("TryLock with ttl 0 succeeded; a lease that never ends would wedge the fleet")
-	}
-}
-
 func TestAcquireWaitsForRelease(t *testing.T) {
 	ctx := context.Background()
 	l := lock.NewLocal()

@@ -16,6 +16,10 @@ import (
 // It is returned at once: TryLock never waits. Use Acquire to wait.
 var ErrNotAcquired = errors.New("lock: held by another owner")
 
+// ErrInvalidTTL is returned by TryLock and Extend for a ttl that is not
+// positive: a lease that never ends would wedge the fleet.
+var ErrInvalidTTL = errors.New("lock: ttl must be positive")
+
 // ErrLost is returned by Lease.Extend and Lease.Unlock when the lease ended
 // before the call (it expired, or another owner has the lock since).
 var ErrLost = errors.New("lock: lease lost")

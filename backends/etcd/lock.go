@@ -22,7 +22,7 @@ func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (
 		return nil, err
 	}
 	if ttl <= 0 {
-		return nil, errors.New("etcdbackend: lock ttl must be positive")
+		return nil, lock.ErrInvalidTTL
 	}
 	grant, err := b.cli.Grant(ctx, seconds(ttl))
 	if err != nil {
@@ -67,7 +67,7 @@ type lease struct {
 // now.
 func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
 	if ttl <= 0 {
-		return errors.New("etcdbackend: lock ttl must be positive")
+		return lock.ErrInvalidTTL
 	}
 	if err := ctx.Err(); err != nil {
 		return err

@@ -2,7 +2,6 @@ package filebackend
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -21,7 +20,7 @@ func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (
 		return nil, err
 	}
 	if ttl <= 0 {
-		return nil, errors.New("filebackend: lock ttl must be positive")
+		return nil, lock.ErrInvalidTTL
 	}
 	p := b.path("locks", name)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
@@ -63,7 +62,7 @@ func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
 		return err
 	}
 	if ttl <= 0 {
-		return errors.New("filebackend: lock ttl must be positive")
+		return lock.ErrInvalidTTL
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

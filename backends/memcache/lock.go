@@ -20,7 +20,7 @@ func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (
 		return nil, err
 	}
 	if ttl <= 0 {
-		return nil, errors.New("memcachebackend: lock ttl must be positive")
+		return nil, lock.ErrInvalidTTL
 	}
 	owner := make([]byte, 18)
 	_, _ = rand.Read(owner)
@@ -89,7 +89,7 @@ func (l *lease) swap(ctx context.Context, exptime int32) error {
 
 func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
 	if ttl <= 0 {
-		return errors.New("memcachebackend: lock ttl must be positive")
+		return lock.ErrInvalidTTL
 	}
 	return l.swap(ctx, expiration(ttl, time.Now()))
 }

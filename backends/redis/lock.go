@@ -20,7 +20,7 @@ func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (
 		return nil, err
 	}
 	if ttl <= 0 {
-		return nil, errors.New("redisbackend: lock ttl must be positive")
+		return nil, lock.ErrInvalidTTL
 	}
 	m := b.mutex(name, ttl)
 	if err := m.TryLockContext(ctx); err != nil {
@@ -53,7 +53,7 @@ func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
 		return err
 	}
 	if ttl <= 0 {
-		return errors.New("redisbackend: lock ttl must be positive")
+		return lock.ErrInvalidTTL
 	}
 	ok, err := l.b.mutex(l.name, ttl, redsync.WithValue(l.value)).ExtendContext(ctx)
 	if ok {

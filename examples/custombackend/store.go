@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"sync"
 	"time"
 
@@ -81,7 +80,7 @@ func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (lo
 		return nil, err
 	}
 	if ttl <= 0 {
-		return nil, errors.New("custom store: ttl must be positive")
+		return nil, lock.ErrInvalidTTL
 	}
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
@@ -111,6 +110,9 @@ func (l *lease) held(now time.Time) bool {
 func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if ttl <= 0 {
+		return lock.ErrInvalidTTL
 	}
 	l.s.mu.Lock()
 	defer l.s.mu.Unlock()
