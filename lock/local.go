@@ -27,11 +27,8 @@ func NewLocal() *Local { return &Local{} }
 
 // TryLock implements Locker.
 func (l *Local) TryLock(ctx context.Context, name string, ttl time.Duration) (Lease, error) {
-	if err := ctx.Err(); err != nil {
+	if err := Precheck(ctx, ttl); err != nil {
 		return nil, err
-	}
-	if ttl <= 0 {
-		return nil, ErrInvalidTTL
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -60,11 +57,8 @@ func (ls *localLease) alive(now time.Time) bool {
 }
 
 func (ls *localLease) Extend(ctx context.Context, ttl time.Duration) error {
-	if err := ctx.Err(); err != nil {
+	if err := Precheck(ctx, ttl); err != nil {
 		return err
-	}
-	if ttl <= 0 {
-		return ErrInvalidTTL
 	}
 	ls.l.mu.Lock()
 	defer ls.l.mu.Unlock()

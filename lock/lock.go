@@ -20,6 +20,19 @@ var ErrNotAcquired = errors.New("lock: held by another owner")
 // positive: a lease that never ends would wedge the fleet.
 var ErrInvalidTTL = errors.New("lock: ttl must be positive")
 
+// Precheck is what every TryLock and Extend checks before touching its
+// store: a context that already ended (its error is returned) and a ttl
+// that is not positive (ErrInvalidTTL).
+func Precheck(ctx context.Context, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if ttl <= 0 {
+		return ErrInvalidTTL
+	}
+	return nil
+}
+
 // ErrLost is returned by Lease.Extend and Lease.Unlock when the lease ended
 // before the call (it expired, or another owner has the lock since).
 var ErrLost = errors.New("lock: lease lost")

@@ -18,11 +18,8 @@ import (
 // of its own: two Mutexes on one session would both "hold" the lock, since
 // the lock key derives from the lease.
 func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (lock.Lease, error) {
-	if err := ctx.Err(); err != nil {
+	if err := lock.Precheck(ctx, ttl); err != nil {
 		return nil, err
-	}
-	if ttl <= 0 {
-		return nil, lock.ErrInvalidTTL
 	}
 	grant, err := b.cli.Grant(ctx, seconds(ttl))
 	if err != nil {
@@ -66,10 +63,7 @@ type lease struct {
 // with, so ttl only checks the call; the lease lasts its original TTL from
 // now.
 func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
-	if ttl <= 0 {
-		return lock.ErrInvalidTTL
-	}
-	if err := ctx.Err(); err != nil {
+	if err := lock.Precheck(ctx, ttl); err != nil {
 		return err
 	}
 	resp, err := l.b.cli.Txn(ctx).If(l.mu.IsOwner()).Commit()

@@ -16,11 +16,8 @@ import (
 // its own descriptor, so it excludes other processes and other Backends
 // and goroutines of this process alike.
 func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (lock.Lease, error) {
-	if err := ctx.Err(); err != nil {
+	if err := lock.Precheck(ctx, ttl); err != nil {
 		return nil, err
-	}
-	if ttl <= 0 {
-		return nil, lock.ErrInvalidTTL
 	}
 	p := b.path("locks", name)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
@@ -58,11 +55,8 @@ func (l *lease) expire() {
 }
 
 func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
-	if err := ctx.Err(); err != nil {
+	if err := lock.Precheck(ctx, ttl); err != nil {
 		return err
-	}
-	if ttl <= 0 {
-		return lock.ErrInvalidTTL
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

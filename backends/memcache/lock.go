@@ -16,11 +16,8 @@ import (
 // TryLock implements lock.Locker: Add succeeds only when the key is absent,
 // so exactly one owner creates it. The value is a random owner id.
 func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (lock.Lease, error) {
-	if err := ctx.Err(); err != nil {
+	if err := lock.Precheck(ctx, ttl); err != nil {
 		return nil, err
-	}
-	if ttl <= 0 {
-		return nil, lock.ErrInvalidTTL
 	}
 	owner := make([]byte, 18)
 	_, _ = rand.Read(owner)
@@ -88,8 +85,8 @@ func (l *lease) swap(ctx context.Context, exptime int32) error {
 }
 
 func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
-	if ttl <= 0 {
-		return lock.ErrInvalidTTL
+	if err := lock.Precheck(ctx, ttl); err != nil {
+		return err
 	}
 	return l.swap(ctx, expiration(ttl, time.Now()))
 }

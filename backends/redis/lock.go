@@ -16,11 +16,8 @@ const lockTimeoutFactor = 0.25
 
 // TryLock implements lock.Locker with one redsync attempt.
 func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (lock.Lease, error) {
-	if err := ctx.Err(); err != nil {
+	if err := lock.Precheck(ctx, ttl); err != nil {
 		return nil, err
-	}
-	if ttl <= 0 {
-		return nil, lock.ErrInvalidTTL
 	}
 	m := b.mutex(name, ttl)
 	if err := m.TryLockContext(ctx); err != nil {
@@ -49,11 +46,8 @@ type lease struct {
 }
 
 func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
-	if err := ctx.Err(); err != nil {
+	if err := lock.Precheck(ctx, ttl); err != nil {
 		return err
-	}
-	if ttl <= 0 {
-		return lock.ErrInvalidTTL
 	}
 	ok, err := l.b.mutex(l.name, ttl, redsync.WithValue(l.value)).ExtendContext(ctx)
 	if ok {

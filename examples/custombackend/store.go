@@ -76,11 +76,8 @@ func (s *Store) Remove(ctx context.Context, key string) error {
 // TryLock implements lock.Locker: take the lock if it is free or its lease
 // ran out, with a random owner id that Extend and Unlock check.
 func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (lock.Lease, error) {
-	if err := ctx.Err(); err != nil {
+	if err := lock.Precheck(ctx, ttl); err != nil {
 		return nil, err
-	}
-	if ttl <= 0 {
-		return nil, lock.ErrInvalidTTL
 	}
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
@@ -108,11 +105,8 @@ func (l *lease) held(now time.Time) bool {
 }
 
 func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
-	if err := ctx.Err(); err != nil {
+	if err := lock.Precheck(ctx, ttl); err != nil {
 		return err
-	}
-	if ttl <= 0 {
-		return lock.ErrInvalidTTL
 	}
 	l.s.mu.Lock()
 	defer l.s.mu.Unlock()
