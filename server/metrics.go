@@ -119,15 +119,8 @@ func (s *Server) observe(e core.Event) {
 // appOf maps a credential identity to the app it belongs to and the kind
 // of credential ("access_token", "jsapi", "agent_config").
 func (s *Server) appOf(id string) (string, string) {
-	for _, a := range s.order {
-		if tid, _ := s.mgr.Identity(a.tokenKey); tid == id {
-			return a.ID, "access_token"
-		}
-		for kind, key := range a.tickets {
-			if tid, _ := s.mgr.Identity(key); tid == id {
-				return a.ID, kind
-			}
-		}
+	if c, ok := s.creds[id]; ok {
+		return c.app, c.kind
 	}
 	return "unknown", strings.SplitN(id, ":", 2)[0]
 }

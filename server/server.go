@@ -40,6 +40,7 @@ type Server struct {
 	closer  io.Closer
 	apps    map[string]*app
 	order   []*app
+	creds   map[string]credential // Manager identity -> app and credential kind, for metrics
 	clients *clients
 	metrics *metrics
 	stats   *stats
@@ -95,7 +96,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, cache: cache, closer: closer, apps: map[string]*app{}, clients: cl,
+	s := &Server{cfg: cfg, cache: cache, closer: closer, apps: map[string]*app{}, creds: map[string]credential{}, clients: cl,
 		log: o.logger, started: time.Now(), stats: newStats()}
 	s.metrics = newMetrics(o.registry)
 	mopts := []core.Option{core.WithCache(cache), core.WithLogger(o.logger), core.WithObserver(s.observe)}
@@ -154,7 +155,7 @@ func (s *Server) register(ac AppConfig) error {
 	case KindCorp:
 		src = wechat.CorpToken(ac.Suite, ac.CorpID, secret, wecomOpts...)
 	}
-	if err := s.mgr.Register(a.tokenKey, src); err != nil {
+	if err := s.registerCred(a, a.tokenKey, "access_token", src); err != nil {
 		return err
 	}
 	tickets := map[string]core.Source{}
@@ -167,13 +168,36 @@ func (s *Server) register(ac AppConfig) error {
 	}
 	for kind, t := range tickets {
 		key := a.tokenKey + "#" + kind
-		if err := s.mgr.Register(key, t); err != nil {
+		if err := s.registerCred(a, key, kind, t); err != nil {
 			return err
 		}
 		a.tickets[kind] = key
 	}
 	s.apps[ac.ID] = a
 	s.order = append(s.order, a)
+	return nil
+}
+
+// credential names what a Manager identity is to the server, for metric
+// labels and the status page.
+type credential struct {
+	app, kind string
+}
+
+// registerCred registers one credential of a and remembers which app and
+// kind its identity stands for. Two apps on one upstream account share
+// the token; the first one names it.
+func (s *Server) registerCred(a *app, key, kind string, src core.Source) error {
+	if err := s.mgr.Register(key, src); err != nil {
+		return err
+	}
+	id, err := s.mgr.Identity(key)
+	if err != nil {
+		return err
+	}
+	if _, seen := s.creds[id]; !seen {
+		s.creds[id] = credential{app: a.ID, kind: kind}
+	}
 	return nil
 }
 
