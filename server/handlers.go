@@ -11,16 +11,19 @@ import (
 	"github.com/wxtoken/wxtoken/wechat"
 )
 
-// tokenResponse is the answer for a token or a ticket.
-type tokenResponse struct {
+// TokenResponse is the JSON answer for a token or a ticket, also what
+// `wxtoken token` prints.
+type TokenResponse struct {
 	AccessToken string `json:"access_token,omitempty"`
 	Ticket      string `json:"ticket,omitempty"`
 	ExpiresIn   int64  `json:"expires_in"`
 	ExpiresAt   string `json:"expires_at"`
 }
 
-func newTokenResponse(tok core.Token, now time.Time) tokenResponse {
-	return tokenResponse{AccessToken: tok.Value, ExpiresIn: int64(tok.ExpiresIn(now) / time.Second),
+// NewTokenResponse describes tok as of now: seconds left and the expiry in
+// RFC 3339.
+func NewTokenResponse(tok core.Token, now time.Time) TokenResponse {
+	return TokenResponse{AccessToken: tok.Value, ExpiresIn: int64(tok.ExpiresIn(now) / time.Second),
 		ExpiresAt: tok.ExpiresAt.UTC().Format(time.RFC3339)}
 }
 
@@ -35,7 +38,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.served.WithLabelValues(a.ID, "access_token").Inc()
-	writeJSON(w, http.StatusOK, newTokenResponse(tok, time.Now()))
+	writeJSON(w, http.StatusOK, NewTokenResponse(tok, time.Now()))
 }
 
 // handleInvalidate is the passive refresh: compare-and-refresh of the
@@ -61,7 +64,7 @@ func (s *Server) handleInvalidate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.served.WithLabelValues(a.ID, "access_token").Inc()
-	writeJSON(w, http.StatusOK, newTokenResponse(tok, time.Now()))
+	writeJSON(w, http.StatusOK, NewTokenResponse(tok, time.Now()))
 }
 
 func (s *Server) ticketKey(w http.ResponseWriter, a *app, kind string) (string, bool) {
@@ -88,7 +91,7 @@ func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.served.WithLabelValues(a.ID, kind).Inc()
-	resp := newTokenResponse(tok, time.Now())
+	resp := NewTokenResponse(tok, time.Now())
 	resp.Ticket, resp.AccessToken = resp.AccessToken, ""
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -89,17 +89,7 @@ func runToken(cmd *cobra.Command, f tokenFlags) error {
 	}
 	enc := json.NewEncoder(cmd.OutOrStdout())
 	enc.SetIndent("", "  ")
-	return enc.Encode(tokenView(tok, time.Now()))
-}
-
-// tokenView is the JSON shape of a token for clients: the same as the
-// server's GET /v1/token/{app}.
-func tokenView(tok core.Token, now time.Time) map[string]any {
-	return map[string]any{
-		"access_token": tok.Value,
-		"expires_in":   int64(tok.ExpiresIn(now) / time.Second),
-		"expires_at":   tok.ExpiresAt.UTC().Format(time.RFC3339),
-	}
+	return enc.Encode(server.NewTokenResponse(tok, time.Now()))
 }
 
 func sourceFor(f tokenFlags, secret string) (core.Source, error) {
