@@ -180,8 +180,10 @@ func (m *Manager) lookup(key string) (*entry, error) {
 	if e := (*m.names.Load())[key]; e != nil {
 		return e, nil
 	}
-	return nil, fmt.Errorf("%w: %q", ErrUnknownKey, key)
+	return nil, unknownKey(key)
 }
+
+func unknownKey(key string) error { return fmt.Errorf("%w: %q", ErrUnknownKey, key) }
 
 // Close stops background work, waits for refreshes in flight to finish
 // (which releases their leases), and makes later calls that would need

@@ -14,7 +14,7 @@ import (
 func (m *Manager) Token(ctx context.Context, key string) (Token, error) {
 	e := (*m.names.Load())[key]
 	if e == nil {
-		return m.unknown(key)
+		return Token{}, unknownKey(key)
 	}
 	if s := e.snap.Load(); s != nil {
 		now := m.cfg.clock.Now().UnixNano()
@@ -23,11 +23,6 @@ func (m *Manager) Token(ctx context.Context, key string) (Token, error) {
 		}
 	}
 	return m.tokenSlow(ctx, e)
-}
-
-func (m *Manager) unknown(key string) (Token, error) {
-	_, err := m.lookup(key)
-	return Token{}, err
 }
 
 func (m *Manager) tokenSlow(ctx context.Context, e *entry) (Token, error) {
