@@ -49,7 +49,7 @@ func farm(t *testing.T) (*wxsim.Server, *httptest.Server) {
 
 func businessCall(t *testing.T, hc *http.Client, simURL string) int {
 	t.Helper()
-	resp, err := hc.Get(simURL + "/cgi-bin/get_api_domain_ip")
+	resp, err := hc.Get(simURL + wxsim.BusinessPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func TestFarm(t *testing.T, newBackend func(t *testing.T) Backend, opts ...Optio
 		f.traffic(t, time.Duration(o.FarmExpiries)*o.FarmLifetime+o.FarmLifetime/2)
 		f.checkFetches(t)
 	})
-	t.Run("InvalidateFromEveryNodeFetchesOnce", func(t *testing.T) {
+	t.Run("RevokedTokenReportedByEveryNodeFetchesOnce", func(t *testing.T) {
 		f.invalidateAll(t)
 	})
 }
@@ -146,8 +146,10 @@ func CheckRefreshes(t testing.TB, issues []time.Time, lifetime time.Duration, ex
 	}
 }
 
-// invalidateAll reports the live token as refused from every Manager at
-// once and expects one upstream call and one new token for all.
+// invalidateAll first reports the live, valid token from every Manager
+// (spurious reports: no upstream token call), then revokes it upstream and
+// reports it again from every Manager at once: one upstream call and one
+// new token for all.
 func (f *farm) invalidateAll(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -178,6 +180,19 @@ func (f *farm) invalidateAll(t *testing.T) {
 		}
 	}
 	before := len(f.sim.Issues(id))
+	for _, m := range f.managers {
+		tok, err := m.Invalidate(ctx, farmKey, bad)
+		if err != nil || tok.Value != bad {
+			t.Fatalf("rule: a report of a token upstream accepts keeps it; got %s, %v", short(tok.Value), err)
+		}
+	}
+	if n := len(f.sim.Issues(id)) - before; n != 0 {
+		t.Fatalf("rule: reports of a token upstream accepts cost no upstream token call; they cost %d", n)
+	}
+	// Past the window in which the confirmation answers reports, the
+	// token is revoked: the next reports must replace it.
+	time.Sleep(core.DefaultVerifyInterval + 100*time.Millisecond)
+	f.sim.Revoke(bad)
 	var wg sync.WaitGroup
 	got := make([]string, len(f.managers)*4)
 	errs := make([]error, len(got))

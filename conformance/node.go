@@ -13,6 +13,7 @@ import (
 
 	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/wechat"
+	"github.com/wxtoken/wxtoken/wxsim"
 )
 
 // NodeConfig describes one node of a farm: a Manager on Backend serving
@@ -145,7 +146,7 @@ type checker struct {
 
 // check calls the business API with tok and returns its errcode (0: OK).
 func (c checker) check(ctx context.Context, tok string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/cgi-bin/get_api_domain_ip?access_token="+url.QueryEscape(tok), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+wxsim.BusinessPath+"?access_token="+url.QueryEscape(tok), nil)
 	if err != nil {
 		return 0, err
 	}

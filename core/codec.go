@@ -26,6 +26,8 @@ type document struct {
 	AccessToken string      `json:"access_token"`
 	ExpiresAt   json.Number `json:"expires_at"`
 	IssuedAt    json.Number `json:"issued_at,omitempty"`
+	RenewAt     json.Number `json:"renew_at,omitempty"`
+	Gen         uint64      `json:"gen,omitempty"`
 }
 
 // EncodeToken returns the cache document for t (see the package
@@ -34,9 +36,12 @@ func EncodeToken(t Token) (string, error) {
 	if t.Value == "" {
 		return "", errors.New("core: cannot encode an empty token")
 	}
-	d := document{V: FormatVersion, AccessToken: t.Value, ExpiresAt: unixNumber(t.ExpiresAt)}
+	d := document{V: FormatVersion, AccessToken: t.Value, ExpiresAt: unixNumber(t.ExpiresAt), Gen: t.Generation}
 	if !t.IssuedAt.IsZero() {
 		d.IssuedAt = unixNumber(t.IssuedAt)
+	}
+	if !t.RenewAt.IsZero() {
+		d.RenewAt = unixNumber(t.RenewAt)
 	}
 	b, err := json.Marshal(d)
 	if err != nil {
@@ -67,11 +72,12 @@ func DecodeToken(s string) (Token, error) {
 	if err != nil || exp.IsZero() {
 		return Token{}, fmt.Errorf("%w: expires_at %q", ErrCorrupt, d.ExpiresAt)
 	}
-	t := Token{Value: d.AccessToken, ExpiresAt: exp}
-	if d.IssuedAt != "" {
-		if t.IssuedAt, err = parseUnix(d.IssuedAt); err != nil {
-			return Token{}, fmt.Errorf("%w: issued_at %q", ErrCorrupt, d.IssuedAt)
-		}
+	t := Token{Value: d.AccessToken, ExpiresAt: exp, Generation: d.Gen}
+	if t.IssuedAt, err = parseUnix(d.IssuedAt); err != nil {
+		return Token{}, fmt.Errorf("%w: issued_at %q", ErrCorrupt, d.IssuedAt)
+	}
+	if t.RenewAt, err = parseUnix(d.RenewAt); err != nil {
+		return Token{}, fmt.Errorf("%w: renew_at %q", ErrCorrupt, d.RenewAt)
 	}
 	return t, nil
 }

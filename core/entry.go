@@ -6,10 +6,10 @@ import (
 	"time"
 )
 
-// recentFetchGrace caps the grace a just-fetched token gets against being
-// judged stale (see snapshot), for upstreams that return the live token
-// with its remaining lifetime instead of a new one.
-const recentFetchGrace = 30 * time.Second
+// liveGuard is the most a live token (one whose upstream hands out no new
+// token before it expires) is withheld before its expiry: enough for a
+// business call made with it to arrive in time.
+const liveGuard = 2 * time.Second
 
 // entry is one credential: every key registered for the same identity
 // shares it.
@@ -32,12 +32,16 @@ type entry struct {
 }
 
 func (m *Manager) newEntry(key, id string, src Source) *entry {
-	p := m.cfg.prefix
+	p := m.cfg.KeyPrefix
+	// The identity in braces is a Redis Cluster hash tag: a credential's
+	// value, lock and state keys live in one slot, so one script can check
+	// the lock and write the value.
+	tag := "{" + id + "}"
 	return &entry{
 		key: key, id: id, src: src,
-		cacheKey:    p + ":" + id,
-		lockKey:     p + ":lock:" + id,
-		statePrefix: p + ":state:" + id + ":",
+		cacheKey:    p + ":" + tag,
+		lockKey:     p + ":lock:" + tag,
+		statePrefix: p + ":state:" + tag + ":",
 	}
 }
 
@@ -54,50 +58,46 @@ type snapshot struct {
 // the shared cache. Margins are relative to the lifetime the token actually
 // got: refresh-ahead at most half of it, the expiry margin at most a tenth,
 // so a token granted 300 s still has a fresh phase and never a negative
-// one. A token fetched moments ago is not judged stale for a twentieth of
-// its lifetime (at most recentFetchGrace), so an upstream that returns the
-// live token with its remaining lifetime is not asked again at once.
+// one. A token whose upstream hands out no other before RenewAt stays
+// fresh until then; if that is no sooner than it would turn unusable, it
+// is served until liveGuard before its expiry instead (waiting for a token
+// that cannot come yet helps nobody). Fresh never ends after usable.
 func (m *Manager) newSnapshot(tok Token, checked time.Time) *snapshot {
 	life := tok.lifetime()
 	if life == 0 {
 		life = tok.ExpiresAt.Sub(checked)
 	}
-	if life < 0 {
-		life = 0
-	}
-	ahead := min(m.cfg.refreshAhead, life/2)
-	margin := min(m.cfg.expiryMargin, life/10)
+	life = max(life, 0)
+	ahead := min(m.cfg.RefreshAhead, life/2)
+	margin := min(m.cfg.ExpiryMargin, life/10)
 	exp := tok.ExpiresAt
 	fresh, usable := exp.Add(-ahead), exp.Add(-margin)
-	if !tok.IssuedAt.IsZero() {
-		grace := tok.IssuedAt.Add(min(life/20, recentFetchGrace))
-		if grace.After(exp) {
-			grace = exp
+	if !tok.RenewAt.IsZero() {
+		fresh = tok.RenewAt
+		if !tok.RenewAt.Before(usable) {
+			usable = exp.Add(-min(margin, life/50, liveGuard))
 		}
-		if grace.After(fresh) {
-			fresh = grace
-		}
-		if grace.After(usable) {
-			usable = grace
-		}
+	}
+	if fresh.After(usable) {
+		fresh = usable
 	}
 	return &snapshot{
 		tok:     tok,
 		fresh:   fresh.UnixNano(),
 		usable:  usable.UnixNano(),
-		recheck: checked.Add(m.cfg.localTTL).UnixNano(),
+		recheck: checked.Add(m.cfg.LocalTTL).UnixNano(),
 	}
 }
 
 func (s *snapshot) isFresh(now time.Time) bool  { return s != nil && now.UnixNano() < s.fresh }
 func (s *snapshot) isUsable(now time.Time) bool { return s != nil && now.UnixNano() < s.usable }
 
-// install makes s the L1 snapshot unless L1 already holds a token issued
-// later (a slow re-check must not undo a refresh).
+// install makes s the L1 snapshot unless L1 already holds a token of a
+// higher generation (a slow re-check must not undo a refresh).
 func (e *entry) install(s *snapshot) {
 	for {
 		cur := e.snap.Load()
-		if cur != nil && cur.tok.Value != s.tok.Value && s.tok.IssuedAt.Before(cur.tok.IssuedAt) {
+		if cur != nil && cur.tok.Generation > s.tok.Generation {
 			return
 		}
 		if e.snap.CompareAndSwap(cur, s) {

@@ -16,6 +16,11 @@ var (
 	// reached, no usable token is held in memory, and the rate limit of
 	// local refreshes forbids fetching one now.
 	ErrCacheUnavailable = errors.New("core: shared cache unavailable")
+	// ErrInvalidateBudget is returned by Invalidate when the reported
+	// token would be replaced but the credential's daily budget of
+	// invalidation-driven fetches (Settings.InvalidateBudget) is spent,
+	// fleet-wide.
+	ErrInvalidateBudget = errors.New("core: daily invalidation budget spent")
 	// ErrClosed is returned by a Manager after Close.
 	ErrClosed = errors.New("core: manager closed")
 )

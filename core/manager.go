@@ -46,9 +46,11 @@ type store struct {
 }
 
 // New returns a Manager. With no options it keeps tokens in a MemoryCache,
-// which is right for a single process only.
+// which is right for a single process only. New never fails: settings that
+// cannot work are replaced by working ones, with one warning log each (see
+// Settings.Normalize).
 func New(opts ...Option) *Manager {
-	cfg := defaultConfig()
+	var cfg config
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -58,8 +60,10 @@ func New(opts ...Option) *Manager {
 	if cfg.clock == nil {
 		cfg.clock = systemClock{}
 	}
-	if cfg.fetchAttempts < 1 {
-		cfg.fetchAttempts = 1
+	var fixes []string
+	cfg.Settings, fixes = cfg.Settings.Normalize()
+	for _, f := range fixes {
+		cfg.logger.Warn("wxtoken: setting adjusted: " + f)
 	}
 	m := &Manager{cfg: cfg, byID: make(map[string]*entry), wake: make(chan struct{}, 1)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())

@@ -87,8 +87,8 @@ func TestSameIdentitySharesOneToken(t *testing.T) {
 	}
 	k1, _ := m.CacheKey("shop")
 	k2, _ := m.CacheKey("shop-again")
-	if k1 != "wxtoken:token:"+testApp || k1 != k2 {
-		t.Fatalf("cache keys %q and %q, want both wxtoken:token:%s", k1, k2, testApp)
+	if k1 != "wxtoken:{token:"+testApp+"}" || k1 != k2 {
+		t.Fatalf("cache keys %q and %q, want both wxtoken:{token:%s}", k1, k2, testApp)
 	}
 }
 
@@ -417,7 +417,7 @@ func TestDefaultManagerSetCache(t *testing.T) {
 	core.SetCache(c)
 	register(t, core.Default(), "default-shop", account(sim))
 	tok := mustToken(t, core.Default(), "default-shop")
-	raw, err := c.Get(context.Background(), "wxtoken:token:"+testApp)
+	raw, err := c.Get(context.Background(), "wxtoken:{token:"+testApp+"}")
 	if err != nil || !strings.Contains(raw, tok.Value) {
 		t.Fatalf("the default manager did not write through the cache given to SetCache: %q, %v", raw, err)
 	}

@@ -12,13 +12,13 @@ import (
 // linger unread: every Set past this interval sweeps the whole map.
 const memorySweepEvery = time.Minute
 
-// MemoryCache is the default Cache: a map in process memory, with the
+// MemoryCache is the default Cache: a map in process memory, with an
 // in-process lock.Local as its Locker, so several Managers sharing one
 // MemoryCache also share one lock. It is right for one process; a fleet
 // needs a shared backend. Expired entries are dropped when read and by a
 // periodic sweep. The zero value is not usable; call NewMemoryCache.
 type MemoryCache struct {
-	*lock.Local
+	locks *lock.Local
 
 	mu        sync.RWMutex
 	items     map[string]memoryItem
@@ -36,7 +36,7 @@ func (it memoryItem) expired(now time.Time) bool {
 
 // NewMemoryCache returns an empty MemoryCache.
 func NewMemoryCache() *MemoryCache {
-	return &MemoryCache{Local: lock.NewLocal(), items: make(map[string]memoryItem), lastSweep: time.Now()}
+	return &MemoryCache{locks: lock.NewLocal(), items: make(map[string]memoryItem), lastSweep: time.Now()}
 }
 
 // Get implements Cache.
@@ -79,6 +79,28 @@ func (c *MemoryCache) Set(ctx context.Context, key, value string, ttl time.Durat
 		c.sweepLocked(now)
 	}
 	return nil
+}
+
+// TryLock implements lock.Locker with an in-process lock.Local. Its leases
+// fence writes (FencedLease): SetIfHeld writes only while the lease holds.
+func (c *MemoryCache) TryLock(ctx context.Context, name string, ttl time.Duration) (lock.Lease, error) {
+	l, err := c.locks.TryLock(ctx, name, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return &memoryLease{Lease: l, c: c}, nil
+}
+
+type memoryLease struct {
+	lock.Lease
+	c *MemoryCache
+}
+
+// SetIfHeld implements FencedLease.
+func (l *memoryLease) SetIfHeld(ctx context.Context, key, value string, ttl time.Duration) error {
+	// Every lease of lock.Local can fence.
+	f := l.Lease.(interface{ Fence(func() error) error })
+	return f.Fence(func() error { return l.c.Set(ctx, key, value, ttl) })
 }
 
 // Remove implements Cache.

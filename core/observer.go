@@ -27,12 +27,25 @@ const (
 	// EventStaleServed: a token was served while a refresh ran in the
 	// background.
 	EventStaleServed
+	// EventFenced: a fetched token was not published because the lease it
+	// was fetched under ended first; the node adopted the shared token.
+	EventFenced
+	// EventSpurious: a caller reported as rejected a token upstream still
+	// accepts; no token was fetched.
+	EventSpurious
+	// EventVerified: a reported token was confirmed dead upstream (or
+	// could not be checked) and one fetch replaced it.
+	EventVerified
+	// EventBudget: a reported token was not replaced because the day's
+	// invalidation budget is spent; Err is ErrInvalidateBudget.
+	EventBudget
 )
 
 var eventNames = [...]string{
 	EventFetch: "fetch", EventAdopt: "adopt", EventLockWait: "lock_wait",
 	EventCacheError: "cache_error", EventCorrupt: "corrupt", EventDegraded: "degraded",
-	EventStaleServed: "stale_served",
+	EventStaleServed: "stale_served", EventFenced: "fenced", EventSpurious: "spurious",
+	EventVerified: "verified", EventBudget: "budget",
 }
 
 // String returns the event's name, as used in metric labels.

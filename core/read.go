@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/wxtoken/wxtoken/lock"
 )
 
 // Token returns a usable credential for key. On the hot path (a fresh
@@ -104,25 +106,30 @@ func (m *Manager) startRecheck(e *entry) {
 	}()
 }
 
-// recheck confirms L1 against the shared cache: it adopts a token another
-// node published, and writes L1 back when the shared copy is missing or
-// older (a cache that lost its data, a write that failed earlier), so the
-// fleet converges on the newest token without a new upstream call.
+// recheck confirms L1 against the shared cache. A shared token of the
+// same or a higher generation is adopted. When the shared copy is missing,
+// corrupt or of a lower generation (a cache that lost its data, a write
+// that failed earlier), L1 is written back under the fleet lock, so the
+// fleet converges on the newest token without a new upstream call and no
+// write ever lands over a newer token.
 func (m *Manager) recheck(e *entry) {
-	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.cacheTimeout)
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CacheTimeout+m.cfg.LockTTL)
 	defer cancel()
 	st := m.store.Load()
 	shared, err := m.readShared(ctx, e, st)
 	now := m.now()
 	cur := e.snap.Load()
 	switch {
-	case err == nil && (cur == nil || shared.Value == cur.tok.Value || !shared.IssuedAt.Before(cur.tok.IssuedAt)):
+	case err == nil && (cur == nil || shared.Generation >= cur.tok.Generation):
 		if cur != nil && shared.Value != cur.tok.Value {
 			m.observe(EventAdopt, e.id, 0, nil)
 		}
 		e.install(m.newSnapshot(shared, now))
 	case (err == nil || errors.Is(err, ErrNotFound)) && cur.isUsable(now):
-		m.writeShared(ctx, e, st, cur.tok, now)
+		if tok, ok := m.writeBack(ctx, e, st, cur.tok); ok {
+			e.install(m.newSnapshot(tok, m.now()))
+			return
+		}
 		e.install(m.newSnapshot(cur.tok, now))
 	case cur != nil:
 		// The cache is unreachable: keep serving L1, ask again later.
@@ -130,10 +137,44 @@ func (m *Manager) recheck(e *entry) {
 	}
 }
 
+// writeBack publishes tok, a token this node holds, under a lease of its
+// own if the shared entry is missing, corrupt or of a lower generation,
+// and returns it; if the shared entry is as new or newer, it returns that
+// one. It reports false when it could not decide (the lock is busy: its
+// holder will publish; or the store failed).
+func (m *Manager) writeBack(ctx context.Context, e *entry, st *store, tok Token) (Token, bool) {
+	h, err := m.tryLock(ctx, e, st)
+	if err != nil {
+		return Token{}, false
+	}
+	defer m.unlock(ctx, e, h)
+	shared, err := m.readShared(ctx, e, st)
+	switch {
+	case err == nil && shared.Generation >= tok.Generation:
+		return shared, true
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return Token{}, false
+	}
+	doc, err := EncodeToken(tok)
+	if err != nil {
+		return Token{}, false
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.CacheTimeout)
+	defer cancel()
+	if err := h.write(wctx, st.cache, e.cacheKey, doc, cacheTTL(tok, m.now())); err != nil {
+		if !errors.Is(err, lock.ErrLost) {
+			m.cacheFailed(e, "set", err)
+		}
+		return Token{}, false
+	}
+	m.cfg.logger.Info("wxtoken: wrote the token held in memory back to the shared cache", "id", e.id, "generation", tok.Generation)
+	return tok, true
+}
+
 // readShared returns the shared token, ErrNotFound for a miss or a corrupt
 // value (logged; the next write replaces it), or the cache's error.
 func (m *Manager) readShared(ctx context.Context, e *entry, st *store) (Token, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.cacheTimeout)
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.CacheTimeout)
 	defer cancel()
 	raw, err := st.cache.Get(ctx, e.cacheKey)
 	if err != nil {
@@ -149,21 +190,6 @@ func (m *Manager) readShared(ctx context.Context, e *entry, st *store) (Token, e
 		return Token{}, ErrNotFound
 	}
 	return tok, nil
-}
-
-// writeShared stores tok for the rest of its lifetime. A failure is logged
-// and counted, never fatal: the token stays in L1 and is written again at
-// the next re-check.
-func (m *Manager) writeShared(ctx context.Context, e *entry, st *store, tok Token, now time.Time) {
-	doc, err := EncodeToken(tok)
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.cacheTimeout)
-	defer cancel()
-	if err := st.cache.Set(ctx, e.cacheKey, doc, cacheTTL(tok, now)); err != nil {
-		m.cacheFailed(e, "set", err)
-	}
 }
 
 func (m *Manager) cacheFailed(e *entry, op string, err error) {

@@ -27,37 +27,68 @@ var errStoreDown = errors.New("core: lock store unreachable")
 // fleet lock. It runs detached from any caller, bounded by the lock wait
 // plus the lease.
 func (m *Manager) refresh(e *entry, w want) (Token, error) {
-	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.lockWait+m.cfg.lockTTL)
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.LockWait+m.cfg.LockTTL)
 	defer cancel()
 	st := m.store.Load()
 	if tok, ok := m.adopt(ctx, e, st, w); ok {
 		return tok, nil
 	}
-	lease, tok, err := m.lockOrAdopt(ctx, e, st, w)
+	h, tok, err := m.lockOrAdopt(ctx, e, st, w)
 	switch {
 	case errors.Is(err, errStoreDown):
 		return m.degradedRefresh(ctx, e, st, w, err)
 	case err != nil:
 		return m.fallback(e, w, err)
-	case lease == nil:
+	case h == nil:
 		return tok, nil
 	}
-	leaseEnd := time.Now().Add(m.cfg.lockTTL)
-	defer m.unlock(ctx, e, lease)
-	// Double-check under the lock: the previous holder may have published
-	// just before releasing it.
-	if tok, ok := m.adopt(ctx, e, st, w); ok {
-		return tok, nil
+	defer m.unlock(ctx, e, h)
+	return m.refreshHeld(ctx, e, st, w, h)
+}
+
+// refreshHeld is the part of a refresh done under the fleet lock.
+func (m *Manager) refreshHeld(ctx context.Context, e *entry, st *store, w want, h *held) (Token, error) {
+	// Double-check: the previous holder may have published just before
+	// releasing the lock.
+	shared, err := m.readShared(ctx, e, st)
+	if err == nil {
+		if tok, ok := m.take(e, shared, w); ok {
+			return tok, nil
+		}
 	}
-	// Stop the fetch well before the lease ends, leaving time to publish.
-	fctx, fcancel := context.WithDeadline(ctx, leaseEnd.Add(-m.cfg.lockTTL/4))
-	defer fcancel()
-	tok, err = m.fetch(fctx, e, st, w)
+	// The newest token this node knows of: generations count on from it.
+	cur := shared
+	if s := e.snap.Load(); s != nil && (err != nil || s.tok.Generation > cur.Generation) {
+		cur = s.tok
+	}
+	if w.reject != "" && cur.Value == w.reject {
+		if m.verifyReport(ctx, e, st, cur) == reportAlive {
+			return cur, nil
+		}
+		if err := m.spendInvalidation(ctx, e, st); err != nil {
+			return m.fallback(e, w, err)
+		}
+	}
+	if w.reject == "" && w.after.IsZero() {
+		// Upstream hands out nothing new before RenewAt: asking sooner
+		// would only return the same token.
+		if wait := cur.RenewAt.Sub(m.now()); wait > 0 {
+			if err := backoff.Sleep(ctx, min(wait, m.cfg.LockTTL)); err != nil {
+				return m.fallback(e, w, err)
+			}
+		}
+	}
+	fctx, fcancel := h.bind(ctx)
+	tok, err := m.fetch(fctx, e, st, w)
+	fcancel()
 	if err != nil {
 		return m.fallback(e, w, err)
 	}
-	m.publish(ctx, e, st, tok, lease)
-	return tok, nil
+	tok.Generation = cur.Generation + 1
+	if tok.Value == cur.Value {
+		tok.Generation = cur.Generation // upstream answered the live token again
+	}
+	return m.publish(ctx, e, st, tok, h), nil
 }
 
 // adopt takes the shared token if it satisfies w.
@@ -66,12 +97,22 @@ func (m *Manager) adopt(ctx context.Context, e *entry, st *store, w want) (Token
 	if err != nil {
 		return Token{}, false
 	}
+	return m.take(e, tok, w)
+}
+
+// take installs tok, read from the shared cache, if it satisfies w and is
+// no older than the token in memory.
+func (m *Manager) take(e *entry, tok Token, w want) (Token, bool) {
 	now := m.now()
 	s := m.newSnapshot(tok, now)
 	if !w.accepts(s, now) {
 		return Token{}, false
 	}
-	if cur := e.snap.Load(); cur == nil || cur.tok.Value != tok.Value {
+	cur := e.snap.Load()
+	if cur != nil && cur.tok.Generation > tok.Generation {
+		return Token{}, false
+	}
+	if cur == nil || cur.tok.Value != tok.Value {
 		m.observe(EventAdopt, e.id, 0, nil)
 	}
 	e.install(s)
@@ -82,18 +123,16 @@ func (m *Manager) adopt(ctx context.Context, e *entry, st *store, w want) (Token
 // attempts: a token another node publishes meanwhile is adopted and no
 // lease is returned. It gives up after the lock wait with ErrLockTimeout,
 // or with errStoreDown when the lock's store cannot be asked.
-func (m *Manager) lockOrAdopt(ctx context.Context, e *entry, st *store, w want) (lock.Lease, Token, error) {
+func (m *Manager) lockOrAdopt(ctx context.Context, e *entry, st *store, w want) (*held, Token, error) {
 	start := time.Now()
-	deadline := start.Add(m.cfg.lockWait)
+	deadline := start.Add(m.cfg.LockWait)
 	for attempt := 0; ; attempt++ {
-		lctx, cancel := context.WithTimeout(ctx, m.cfg.cacheTimeout)
-		lease, err := st.locker.TryLock(lctx, e.lockKey, m.cfg.lockTTL)
-		cancel()
+		h, err := m.tryLock(ctx, e, st)
 		if err == nil {
 			if attempt > 0 {
 				m.observe(EventLockWait, e.id, time.Since(start), nil)
 			}
-			return lease, Token{}, nil
+			return h, Token{}, nil
 		}
 		if ctx.Err() != nil {
 			return nil, Token{}, ctx.Err()
@@ -116,25 +155,38 @@ func (m *Manager) lockOrAdopt(ctx context.Context, e *entry, st *store, w want) 
 	}
 }
 
-func (m *Manager) unlock(ctx context.Context, e *entry, lease lock.Lease) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.cacheTimeout)
+// tryLock makes one attempt at the fleet lock and starts the lease's
+// heartbeat. The lease's end is counted from before the attempt.
+func (m *Manager) tryLock(ctx context.Context, e *entry, st *store) (*held, error) {
+	asked := time.Now()
+	lctx, cancel := context.WithTimeout(ctx, m.cfg.CacheTimeout)
 	defer cancel()
-	if err := lease.Unlock(ctx); err != nil {
+	lease, err := st.locker.TryLock(lctx, e.lockKey, m.cfg.LockTTL)
+	if err != nil {
+		return nil, err
+	}
+	return hold(lease, m.cfg.LockTTL, asked, m.cfg.CacheTimeout), nil
+}
+
+func (m *Manager) unlock(ctx context.Context, e *entry, h *held) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.CacheTimeout)
+	defer cancel()
+	if err := h.release(ctx); err != nil && !errors.Is(err, lock.ErrLost) {
 		m.cfg.logger.Warn("wxtoken: releasing the refresh lock failed; it expires by itself", "id", e.id, "err", err)
 	}
 }
 
 // fetch calls the Source, retrying transient errors with backoff while ctx
-// allows. A failure is held (see WithErrorHold) so that callers arriving
-// next do not each call upstream again.
+// allows. A failure is held (see Settings.ErrorHold) so that callers
+// arriving next do not each call upstream again.
 func (m *Manager) fetch(ctx context.Context, e *entry, st *store, w want) (Token, error) {
-	req := FetchRequest{ID: e.id, Rejected: w.reject, Deps: m, State: st.cache, StatePrefix: e.statePrefix}
+	req := FetchRequest{ID: e.id, Rejected: w.reject, Deps: m, State: st.cache, StatePrefix: e.statePrefix, Now: m.now}
 	start := time.Now()
 	var (
 		tok Token
 		err error
 	)
-	for attempt := 0; attempt < m.cfg.fetchAttempts; attempt++ {
+	for attempt := 0; attempt < m.cfg.FetchAttempts; attempt++ {
 		if attempt > 0 {
 			if backoff.Sleep(ctx, fetchRetry.Delay(attempt-1)) != nil {
 				break
@@ -150,7 +202,7 @@ func (m *Manager) fetch(ctx context.Context, e *entry, st *store, w want) (Token
 	}
 	m.observe(EventFetch, e.id, time.Since(start), err)
 	if err != nil {
-		holdFor := m.cfg.errorHold
+		holdFor := m.cfg.ErrorHold
 		if IsTransient(err) {
 			holdFor = min(holdFor, transientHold)
 		}
@@ -159,7 +211,7 @@ func (m *Manager) fetch(ctx context.Context, e *entry, st *store, w want) (Token
 		return Token{}, err
 	}
 	e.hold(nil, time.Time{})
-	m.cfg.logger.Debug("wxtoken: fetched a new token", "id", e.id, "expires_in", tok.ExpiresAt.Sub(tok.IssuedAt).Round(time.Second))
+	m.cfg.logger.Debug("wxtoken: fetched a token", "id", e.id, "expires_in", tok.ExpiresAt.Sub(tok.IssuedAt).Round(time.Second))
 	return tok, nil
 }
 
@@ -180,33 +232,50 @@ func (m *Manager) checkFetched(tok *Token) error {
 	// memory and the shared copy of one token compare equal.
 	tok.IssuedAt = tok.IssuedAt.Round(0).Truncate(time.Millisecond)
 	tok.ExpiresAt = tok.ExpiresAt.Round(0).Truncate(time.Millisecond)
+	if !tok.RenewAt.IsZero() {
+		tok.RenewAt = tok.RenewAt.Round(0).Truncate(time.Millisecond)
+	}
+	tok.Generation = 0
 	return nil
 }
 
-// publish installs a fetched token in L1 first, so that a failed cache
-// write never throws away a token the daily quota paid for. Under a lease
-// that can fence its writes, the write happens only while the lock is
-// still held.
-func (m *Manager) publish(ctx context.Context, e *entry, st *store, tok Token, lease lock.Lease) {
+// publish writes a fetched token to the shared cache while the lease
+// holds, and returns the token callers should get. If the lease ended
+// first, the token is not written: the node adopts whatever the shared
+// cache holds from the node that took the lock next (see lostLease). A
+// write that fails for another reason keeps the token in memory (the daily
+// quota paid for it); the next re-check writes it back.
+func (m *Manager) publish(ctx context.Context, e *entry, st *store, tok Token, h *held) Token {
 	now := m.now()
-	e.install(m.newSnapshot(tok, now))
-	fl, fenced := lease.(FencedLease)
-	if !fenced {
-		m.writeShared(ctx, e, st, tok, now)
-		return
-	}
 	doc, err := EncodeToken(tok)
 	if err != nil {
-		return
+		return tok
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.cacheTimeout)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.CacheTimeout)
 	defer cancel()
-	switch err := fl.SetIfHeld(ctx, e.cacheKey, doc, cacheTTL(tok, now)); {
+	switch err := h.write(wctx, st.cache, e.cacheKey, doc, cacheTTL(tok, now)); {
 	case errors.Is(err, lock.ErrLost):
-		m.cfg.logger.Warn("wxtoken: the refresh lock ran out before the token was published; not overwriting the shared token", "id", e.id)
+		m.observe(EventFenced, e.id, 0, nil)
+		m.cfg.logger.Warn("wxtoken: the refresh lock ran out before the token was published; not overwriting the shared token", "id", e.id, "generation", tok.Generation)
+		return m.lostLease(ctx, e, st, tok)
 	case err != nil:
-		m.cacheFailed(e, "fenced set", err)
+		m.cacheFailed(e, "set", err)
 	}
+	e.install(m.newSnapshot(tok, now))
+	return tok
+}
+
+// lostLease settles a token fetched under a lease that ended before it
+// was published: a token of the same or a higher generation in the shared
+// cache wins; otherwise the token is written back under a new lease. If
+// that cannot be had, the caller gets the token (it is valid) but memory
+// keeps the old one, so nothing ever writes it over a newer token.
+func (m *Manager) lostLease(ctx context.Context, e *entry, st *store, tok Token) Token {
+	if got, ok := m.writeBack(ctx, e, st, tok); ok {
+		e.install(m.newSnapshot(got, m.now()))
+		return got
+	}
+	return tok
 }
 
 // fallback answers a refresh that failed: with the L1 token when it still
@@ -221,14 +290,17 @@ func (m *Manager) fallback(e *entry, w want, err error) (Token, error) {
 
 // degradedRefresh runs when the lock's store is unreachable. An ordinary
 // refresh keeps serving L1 while it is usable; otherwise one fetch without
-// the fleet lock is allowed per degraded interval, logged and counted.
+// the fleet lock is allowed per degraded interval, logged and counted. The
+// token is numbered after the one in memory and kept there; the re-check
+// writes it back under the lock once the store answers.
 func (m *Manager) degradedRefresh(ctx context.Context, e *entry, st *store, w want, cause error) (Token, error) {
 	now := m.now()
-	if s := e.snap.Load(); w.reject == "" && w.after.IsZero() && s.isUsable(now) {
+	s := e.snap.Load()
+	if w.reject == "" && w.after.IsZero() && s.isUsable(now) {
 		return s.tok, nil
 	}
 	e.mu.Lock()
-	allowed := e.lastDegraded.IsZero() || now.Sub(e.lastDegraded) >= m.cfg.degradedInterval
+	allowed := e.lastDegraded.IsZero() || now.Sub(e.lastDegraded) >= m.cfg.DegradedInterval
 	if allowed {
 		e.lastDegraded = now
 	}
@@ -238,12 +310,17 @@ func (m *Manager) degradedRefresh(ctx context.Context, e *entry, st *store, w wa
 	}
 	m.observe(EventDegraded, e.id, 0, cause)
 	m.cfg.logger.Warn("wxtoken: shared store unreachable, refreshing without the fleet lock", "id", e.id, "err", cause)
-	fctx, cancel := context.WithTimeout(ctx, m.cfg.lockTTL)
+	fctx, cancel := context.WithTimeout(ctx, m.cfg.LockTTL)
 	defer cancel()
 	tok, err := m.fetch(fctx, e, st, w)
 	if err != nil {
 		return m.fallback(e, w, err)
 	}
-	m.publish(ctx, e, st, tok, nil)
+	if s != nil {
+		tok.Generation = s.tok.Generation + 1
+	} else {
+		tok.Generation = 1
+	}
+	e.install(m.newSnapshot(tok, m.now()))
 	return tok, nil
 }

@@ -36,7 +36,7 @@ func (m *Manager) Run(ctx context.Context) error {
 // runOnce starts the work that is due and returns how long to sleep.
 func (m *Manager) runOnce() time.Duration {
 	now := m.now()
-	sleep := m.cfg.localTTL
+	sleep := m.cfg.LocalTTL
 	for _, e := range m.entries() {
 		s := e.snap.Load()
 		var due time.Time
@@ -45,7 +45,7 @@ func (m *Manager) runOnce() time.Duration {
 			m.startBackgroundRefresh(e)
 			continue
 		default:
-			ahead := time.Duration(s.usable - s.fresh)
+			ahead := max(time.Duration(s.usable-s.fresh), 0)
 			due = time.Unix(0, s.fresh).Add(time.Duration(rand.Int64N(int64(ahead)/5 + 1)))
 			if recheck := time.Unix(0, s.recheck); recheck.Before(due) {
 				due = recheck

@@ -1,6 +1,9 @@
 package core
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Source fetches a new credential from upstream. The Manager calls it only
 // while holding the credential's fleet-wide lock, so a Source need not guard
@@ -27,7 +30,13 @@ type FetchRequest struct {
 	State Cache
 	// StatePrefix is the key prefix reserved in State for this credential.
 	StatePrefix string
+	// Now is the Manager's clock. A Source that turns a relative lifetime
+	// (expires_in) into Token.ExpiresAt reads the time here, so that the
+	// token is judged by the same clock that stamped it. Nil means
+	// time.Now.
+	Now func() time.Time
 }
+
 
 // Tokens is the part of a Manager that a Source may call for other
 // credentials.
@@ -53,6 +62,17 @@ type Identified interface {
 type Dependent interface {
 	Identified
 	DependsOn() string
+}
+
+// Verifier is implemented by a Source that can ask upstream whether a
+// token is still accepted, with a call that spends none of the token
+// quota (WeChat's and WeCom's /cgi-bin/get_api_domain_ip). The Manager asks
+// it before replacing a token a caller reported as rejected, so reports of
+// a token that is in fact valid cost no token fetch.
+type Verifier interface {
+	// Verify returns true if upstream accepts token, false if it refuses
+	// it as invalid or expired, and an error if it could not tell.
+	Verify(ctx context.Context, token string) (bool, error)
 }
 
 // SourceFunc adapts a function to Source.

@@ -11,6 +11,16 @@ type Token struct {
 	ExpiresAt time.Time
 	// IssuedAt is when Value was fetched from upstream.
 	IssuedAt time.Time
+	// RenewAt, when set by a Source, is the earliest time upstream will
+	// hand out a different token: upstreams that return the live token
+	// until then (WeCom gettoken, stable_token in normal mode) set it, and
+	// the Manager asks again no sooner, fleet-wide.
+	RenewAt time.Time
+	// Generation orders the tokens of one credential across the fleet: a
+	// token published under the fleet lock gets the generation it replaced
+	// plus one. Which of two tokens is newer is decided by it, never by a
+	// node's clock. Sources leave it 0; the Manager assigns it.
+	Generation uint64
 }
 
 // ExpiresIn returns the lifetime left at now, never negative.

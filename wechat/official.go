@@ -39,7 +39,12 @@ func MiniGame(appID, secret string, opts ...Option) *AccountSource {
 func (s *AccountSource) Identity() string { return "token:" + s.appID }
 
 // Fetch implements core.Source.
-func (s *AccountSource) Fetch(ctx context.Context, _ core.FetchRequest) (core.Token, error) {
+func (s *AccountSource) Fetch(ctx context.Context, req core.FetchRequest) (core.Token, error) {
 	q := url.Values{"grant_type": {"client_credential"}, "appid": {s.appID}, "secret": {s.secret}}
-	return s.c.call(ctx, http.MethodGet, "/cgi-bin/token", q, nil, "access_token")
+	return s.c.call(ctx, req.Now, http.MethodGet, "/cgi-bin/token", q, nil, "access_token")
+}
+
+// Verify implements core.Verifier with /cgi-bin/get_api_domain_ip.
+func (s *AccountSource) Verify(ctx context.Context, token string) (bool, error) {
+	return s.c.verify(ctx, token)
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // ProviderSource fetches a WeCom service provider's provider_access_token
-// from POST /cgi-bin/service/get_provider_token.
+// from POST /cgi-bin/service/get_provider_token, which answers the live
+// token until it expires (see core.Token.RenewAt).
 type ProviderSource struct {
 	corpID string
 	secret string
@@ -25,9 +26,9 @@ func ProviderToken(corpID, providerSecret string, opts ...Option) *ProviderSourc
 func (s *ProviderSource) Identity() string { return "provider:" + s.corpID }
 
 // Fetch implements core.Source.
-func (s *ProviderSource) Fetch(ctx context.Context, _ core.FetchRequest) (core.Token, error) {
+func (s *ProviderSource) Fetch(ctx context.Context, req core.FetchRequest) (core.Token, error) {
 	body := map[string]string{"corpid": s.corpID, "provider_secret": s.secret}
-	return s.c.call(ctx, http.MethodPost, "/cgi-bin/service/get_provider_token", nil, body, "provider_access_token")
+	return live(s.c.call(ctx, req.Now, http.MethodPost, "/cgi-bin/service/get_provider_token", nil, body, "provider_access_token"))
 }
 
 // SuiteTicketReader gives the latest suite_ticket WeCom pushed; see
@@ -38,7 +39,8 @@ type SuiteTicketReader interface {
 
 // SuiteSource fetches a WeCom third-party app's suite_access_token from
 // POST /cgi-bin/service/get_suite_token, with the suite_ticket WeCom pushes
-// to the callback URL every 10 minutes.
+// to the callback URL every 10 minutes. It answers the live token until it
+// expires (see core.Token.RenewAt).
 type SuiteSource struct {
 	suiteID string
 	secret  string
@@ -57,13 +59,13 @@ func SuiteToken(suiteID, suiteSecret string, tickets SuiteTicketReader, opts ...
 func (s *SuiteSource) Identity() string { return "suite:" + s.suiteID }
 
 // Fetch implements core.Source.
-func (s *SuiteSource) Fetch(ctx context.Context, _ core.FetchRequest) (core.Token, error) {
+func (s *SuiteSource) Fetch(ctx context.Context, req core.FetchRequest) (core.Token, error) {
 	ticket, err := s.tickets.Ticket(ctx)
 	if err != nil {
 		return core.Token{}, err
 	}
 	body := map[string]string{"suite_id": s.suiteID, "suite_secret": s.secret, "suite_ticket": ticket}
-	return s.c.call(ctx, http.MethodPost, "/cgi-bin/service/get_suite_token", nil, body, "suite_access_token")
+	return live(s.c.call(ctx, req.Now, http.MethodPost, "/cgi-bin/service/get_suite_token", nil, body, "suite_access_token"))
 }
 
 // CorpSource fetches the access_token of a corp that authorized a suite,
@@ -95,6 +97,11 @@ func (s *CorpSource) Fetch(ctx context.Context, req core.FetchRequest) (core.Tok
 	return withToken(ctx, req.Deps, s.suiteKey, func(suiteToken string) (core.Token, error) {
 		q := url.Values{"suite_access_token": {suiteToken}}
 		body := map[string]string{"auth_corpid": s.authCorpID, "permanent_code": s.permanentCode}
-		return s.c.call(ctx, http.MethodPost, "/cgi-bin/service/get_corp_token", q, body, "access_token")
+		return s.c.call(ctx, req.Now, http.MethodPost, "/cgi-bin/service/get_corp_token", q, body, "access_token")
 	})
+}
+
+// Verify implements core.Verifier with /cgi-bin/get_api_domain_ip.
+func (s *CorpSource) Verify(ctx context.Context, token string) (bool, error) {
+	return s.c.verify(ctx, token)
 }

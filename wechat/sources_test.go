@@ -46,7 +46,7 @@ func reg(t *testing.T, m *core.Manager, key string, src core.Source) {
 	}
 }
 
-func TestStableTokenForcesOnlyForTheSameRejectedToken(t *testing.T) {
+func TestStableTokenReportedAliveIsKept(t *testing.T) {
 	sim := newSim(t)
 	sim.AddApp("wxs", "sec")
 	m := newManager(t)
@@ -56,24 +56,57 @@ func TestStableTokenForcesOnlyForTheSameRejectedToken(t *testing.T) {
 	if id, _ := m.Identity("s"); id != "stable:wxs" {
 		t.Fatalf("identity %q, want stable:wxs", id)
 	}
-	// Normal mode still returns first, which the business API refused: the
-	// source must force a new one.
+	// Upstream still accepts first: a report of it is spurious and costs
+	// no stable_token call, forced or not.
+	if again := ok(t)(m.Invalidate(ctx, "s", first.Value)); again.Value != first.Value {
+		t.Fatal("a report of a token upstream accepts replaced it")
+	}
+	if n := sim.Stats().Calls["/cgi-bin/stable_token"]; n != 1 {
+		t.Fatalf("stable_token calls = %d, want 1", n)
+	}
+	// Revoked (after the confirmation's window), it is replaced by normal
+	// mode, which now answers a new one.
+	time.Sleep(core.DefaultVerifyInterval + 100*time.Millisecond)
+	sim.Revoke(first.Value)
 	second := ok(t)(m.Invalidate(ctx, "s", first.Value))
+	if second.Value == first.Value || !sim.Valid(second.Value) {
+		t.Fatal("Invalidate of a revoked stable token did not replace it")
+	}
+	if n := sim.Stats().Calls["/cgi-bin/stable_token"]; n != 2 {
+		t.Fatalf("stable_token calls = %d, want 2 (initial, normal)", n)
+	}
+}
+
+// TestStableSourceForcesOnlyForTheSameRejectedToken drives the Source as
+// the Manager does once a reported token is confirmed dead: when normal
+// mode still answers the rejected token, the source forces a new one,
+// within the fleet-wide quota.
+func TestStableSourceForcesOnlyForTheSameRejectedToken(t *testing.T) {
+	sim := newSim(t)
+	sim.AddApp("wxs", "sec")
+	src := wechat.StableToken("wxs", "sec", wechat.WithBaseURL(sim.URL))
+	state := core.NewMemoryCache()
+	req := core.FetchRequest{ID: src.Identity(), State: state, StatePrefix: "p:"}
+	ctx := context.Background()
+	first := ok(t)(src.Fetch(ctx, req))
+	req.Rejected = first.Value
+	second := ok(t)(src.Fetch(ctx, req))
 	if second.Value == first.Value || !sim.Valid(second.Value) || sim.Valid(first.Value) {
-		t.Fatal("Invalidate of the live stable token did not force a new one (and retire the old)")
+		t.Fatal("a rejected live stable token was not forced out (and retired)")
 	}
 	if n := sim.Stats().Calls["/cgi-bin/stable_token"]; n != 3 {
 		t.Fatalf("stable_token calls = %d, want 3 (initial, normal, forced)", n)
 	}
-	// Reporting the old token again costs nothing: the live one differs.
-	if again := ok(t)(m.Invalidate(ctx, "s", first.Value)); again.Value != second.Value {
-		t.Fatal("a second report of an already replaced token changed the token")
+	// A rejected token normal mode no longer answers needs no force.
+	if again := ok(t)(src.Fetch(ctx, req)); again.Value != second.Value {
+		t.Fatal("a report of an already replaced token changed the token")
 	}
-	if n := sim.Stats().Calls["/cgi-bin/stable_token"]; n != 3 {
-		t.Fatalf("stable_token calls = %d after a stale report, want still 3", n)
+	if n := sim.Stats().Calls["/cgi-bin/stable_token"]; n != 4 {
+		t.Fatalf("stable_token calls = %d, want 4 (no second force)", n)
 	}
 	// A second force within 30 s is refused before calling upstream.
-	if _, err := m.Invalidate(ctx, "s", second.Value); !errors.Is(err, wechat.ErrForceRefreshQuota) {
+	req.Rejected = second.Value
+	if _, err := src.Fetch(ctx, req); !errors.Is(err, wechat.ErrForceRefreshQuota) {
 		t.Fatalf("a force_refresh 30 s after the last = %v, want ErrForceRefreshQuota", err)
 	}
 }
@@ -90,8 +123,8 @@ func TestWeComTokensAreKeyedByCorpAndAgent(t *testing.T) {
 	if a.Value == b.Value || !sim.Valid(a.Value) || !sim.Valid(b.Value) {
 		t.Fatal("two agents of one corp must have their own valid tokens")
 	}
-	if ka, _ := m.CacheKey("a"); ka != "wxtoken:wecom:ww1:1000002" {
-		t.Fatalf("cache key %q, want wxtoken:wecom:ww1:1000002", ka)
+	if ka, _ := m.CacheKey("a"); ka != "wxtoken:{wecom:ww1:1000002}" {
+		t.Fatalf("cache key %q, want wxtoken:{wecom:ww1:1000002}", ka)
 	}
 	// gettoken returns the live token while valid.
 	if again := ok(t)(m.Refresh(ctx, "a")); again.Value != a.Value {

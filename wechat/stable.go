@@ -35,7 +35,7 @@ type StableSource struct {
 	appID  string
 	secret string
 	c      client
-	now    func() time.Time
+	now    func() time.Time // the force_refresh ledger's day
 }
 
 // StableToken returns the Source of a stable access_token. Its tokens are
@@ -56,19 +56,38 @@ type stableRequest struct {
 
 // Fetch implements core.Source.
 func (s *StableSource) Fetch(ctx context.Context, req core.FetchRequest) (core.Token, error) {
-	tok, err := s.get(ctx, false)
+	tok, err := s.get(ctx, req, false)
 	if err != nil || req.Rejected == "" || tok.Value != req.Rejected {
 		return tok, err
 	}
 	if err := s.spendForce(ctx, req); err != nil {
 		return core.Token{}, err
 	}
-	return s.get(ctx, true)
+	return s.get(ctx, req, true)
 }
 
-func (s *StableSource) get(ctx context.Context, force bool) (core.Token, error) {
+// StableRenewWindow is how long before expiry upstream starts answering
+// stable_token's normal mode with a new token.
+const StableRenewWindow = 5 * time.Minute
+
+func (s *StableSource) get(ctx context.Context, req core.FetchRequest, force bool) (core.Token, error) {
 	body := stableRequest{GrantType: "client_credential", AppID: s.appID, Secret: s.secret, ForceRefresh: force}
-	return s.c.call(ctx, http.MethodPost, "/cgi-bin/stable_token", nil, body, "access_token")
+	tok, err := s.c.call(ctx, req.Now, http.MethodPost, "/cgi-bin/stable_token", nil, body, "access_token")
+	if err != nil {
+		return tok, err
+	}
+	// Normal mode answers this token until the renewal window: no sooner
+	// is a new one to be had. A token granted less than two windows (a
+	// compressed lifetime in a test) renews at half its lifetime, as the
+	// simulator does.
+	life := tok.ExpiresAt.Sub(tok.IssuedAt)
+	tok.RenewAt = tok.ExpiresAt.Add(-min(StableRenewWindow, life/2))
+	return tok, nil
+}
+
+// Verify implements core.Verifier with /cgi-bin/get_api_domain_ip.
+func (s *StableSource) Verify(ctx context.Context, token string) (bool, error) {
+	return s.c.verify(ctx, token)
 }
 
 // forceLedger is the fleet-wide record of forced refreshes, kept in the

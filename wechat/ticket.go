@@ -56,7 +56,7 @@ func (s *TicketSource) Fetch(ctx context.Context, req core.FetchRequest) (core.T
 		for k, v := range s.query {
 			q[k] = v
 		}
-		return s.c.call(ctx, http.MethodGet, s.path, q, nil, "ticket")
+		return s.c.call(ctx, req.Now, http.MethodGet, s.path, q, nil, "ticket")
 	})
 }
 

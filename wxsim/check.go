@@ -23,18 +23,38 @@ func (s *Sim) verify(token string, now time.Time) (string, int) {
 	return rec.owner, 0
 }
 
-// businessCheck is GET /cgi-bin/get_api_domain_ip?access_token=, the
-// cheapest business API: it answers the IP list for a good token and the
-// errcode upstream would give for a bad one. Every answer is counted.
+// businessCheck is GET BusinessPath?access_token=, standing for any
+// business API: it answers the IP list for a good token and the errcode
+// upstream would give for a bad one. Every answer is counted.
 func (s *Sim) businessCheck(w http.ResponseWriter, r *http.Request) {
-	now := time.Now()
 	s.mu.Lock()
-	_, code := s.verify(r.URL.Query().Get("access_token"), now)
+	_, code := s.verify(r.URL.Query().Get("access_token"), s.now())
 	s.stats.Checks++
 	if code != 0 {
 		s.stats.CheckErrors[code]++
 	}
 	s.mu.Unlock()
+	answerCheck(w, code)
+}
+
+// probe is GET ProbePath?access_token=: the same judgement, counted apart
+// as Probes and limited to DefaultProbeLimit a day per credential.
+func (s *Sim) probe(w http.ResponseWriter, r *http.Request) {
+	now := s.now()
+	s.mu.Lock()
+	owner, code := s.verify(r.URL.Query().Get("access_token"), now)
+	s.stats.Probes++
+	if code == 0 && s.counter(s.probes, owner).bump(now) >= DefaultProbeLimit {
+		code = 45009
+	}
+	if code != 0 {
+		s.stats.ProbeErrors[code]++
+	}
+	s.mu.Unlock()
+	answerCheck(w, code)
+}
+
+func answerCheck(w http.ResponseWriter, code int) {
 	if code != 0 {
 		fail(w, code)
 		return
@@ -46,6 +66,6 @@ func (s *Sim) businessCheck(w http.ResponseWriter, r *http.Request) {
 func (s *Sim) Valid(token string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, code := s.verify(token, time.Now())
+	_, code := s.verify(token, s.now())
 	return code == 0
 }

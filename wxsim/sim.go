@@ -30,8 +30,21 @@ const (
 	DefaultForcePerDay     = 20
 	DefaultForceInterval   = 30 * time.Second
 	SuiteTicketLifetime    = 30 * time.Minute
-	businessCheckPath      = "/cgi-bin/get_api_domain_ip"
 	defaultTokenLengthByte = 96
+	// DefaultProbeLimit is the daily quota of /cgi-bin/get_api_domain_ip
+	// per credential.
+	DefaultProbeLimit = 1000
+)
+
+// Paths of the two access_token checks the simulator answers.
+const (
+	// BusinessPath (/cgi-bin/getcallbackip) stands for any business API:
+	// tests spend tokens on it, and its answers are counted as Checks.
+	BusinessPath = "/cgi-bin/getcallbackip"
+	// ProbePath (/cgi-bin/get_api_domain_ip) is where a token source asks
+	// whether a token is alive; its answers are counted as Probes, apart
+	// from business calls, and limited per day as upstream does.
+	ProbePath = "/cgi-bin/get_api_domain_ip"
 )
 
 // Option configures a Sim.
@@ -63,6 +76,10 @@ func WithForceRefreshLimits(perDay int, interval time.Duration) Option {
 	return func(s *Sim) { s.forcePerDay, s.forceInterval = perDay, interval }
 }
 
+// WithClock makes the simulator tell time by now instead of time.Now, so a
+// test can run upstream on the same virtual clock as its Managers.
+func WithClock(now func() time.Time) Option { return func(s *Sim) { s.clock = now } }
+
 // WithWeComNewTokenPerCall makes /cgi-bin/gettoken issue a new token on
 // every call (older tokens stay valid until they expire) instead of
 // returning the live one, the behaviour older WeCom docs describe.
@@ -78,6 +95,7 @@ type Sim struct {
 	forcePerDay     int
 	forceInterval   time.Duration
 	wecomNewPerCall bool
+	clock           func() time.Time
 
 	mu      sync.Mutex
 	apps    map[string]string      // appid -> secret
@@ -89,6 +107,7 @@ type Sim struct {
 	current map[string]string      // credential id -> newest value
 	daily   map[string]*dayCounter // credential id -> calls today
 	forces  map[string]*dayCounter // stable credential id -> forced refreshes today
+	probes  map[string]*dayCounter // credential id -> probes today
 	issues  map[string][]time.Time // credential id -> issue times
 	faults  []*Fault
 	stats   Stats
@@ -142,6 +161,7 @@ func New(opts ...Option) *Sim {
 		apps: map[string]string{}, wecom: map[wecomKey]string{}, provs: map[string]string{},
 		suites: map[string]*suite{}, authed: map[authKey]string{}, tokens: map[string]*issued{},
 		current: map[string]string{}, daily: map[string]*dayCounter{}, forces: map[string]*dayCounter{},
+		probes: map[string]*dayCounter{}, clock: time.Now,
 		issues: map[string][]time.Time{}, stats: newStats(),
 	}
 	for _, o := range opts {
@@ -189,7 +209,7 @@ func (s *Sim) PushSuiteTicket(suiteID string) string {
 		return ""
 	}
 	t := randomValue(32)
-	st.tickets[t] = time.Now().Add(SuiteTicketLifetime)
+	st.tickets[t] = s.now().Add(SuiteTicketLifetime)
 	return t
 }
 
@@ -222,6 +242,21 @@ func (s *Sim) live(id string, now time.Time) (string, *issued, bool) {
 	}
 	rec := s.tokens[v]
 	return v, rec, rec.valid(now)
+}
+
+func (s *Sim) now() time.Time { return s.clock() }
+
+// Revoke makes upstream refuse token from now on with 40001, as a secret
+// reset or a call from another system would. It reports whether token was
+// one the simulator issued.
+func (s *Sim) Revoke(token string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.tokens[token]
+	if ok {
+		rec.retired = s.now()
+	}
+	return ok
 }
 
 func randomValue(n int) string {

@@ -60,7 +60,7 @@ func tokenURL(s *wxsim.Server, appid, secret string) string {
 }
 
 func check(t *testing.T, s *wxsim.Server, tok string) int {
-	return get(t, s.URL+"/cgi-bin/get_api_domain_ip?access_token="+tok).Errcode
+	return get(t, s.URL+wxsim.BusinessPath+"?access_token="+tok).Errcode
 }
 
 func TestTokenRetiresPreviousAfterOverlap(t *testing.T) {

@@ -16,9 +16,15 @@ type Stats struct {
 	// by errcode (40001, 42001, 41001).
 	Checks      int
 	CheckErrors map[int]int
+	// Probes counts calls to ProbePath (token verification); ProbeErrors
+	// counts those refused, by errcode.
+	Probes      int
+	ProbeErrors map[int]int
 }
 
-func newStats() Stats { return Stats{Calls: map[string]int{}, CheckErrors: map[int]int{}} }
+func newStats() Stats {
+	return Stats{Calls: map[string]int{}, CheckErrors: map[int]int{}, ProbeErrors: map[int]int{}}
+}
 
 // TokenCalls is the total of Calls.
 func (st Stats) TokenCalls() int {
@@ -45,6 +51,7 @@ func (s *Sim) Stats() Stats {
 	out := s.stats
 	out.Calls = maps.Clone(s.stats.Calls)
 	out.CheckErrors = maps.Clone(s.stats.CheckErrors)
+	out.ProbeErrors = maps.Clone(s.stats.ProbeErrors)
 	return out
 }
 

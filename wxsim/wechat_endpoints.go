@@ -1,9 +1,6 @@
 package wxsim
 
-import (
-	"net/http"
-	"time"
-)
+import "net/http"
 
 func (s *Sim) routes() {
 	mux := http.NewServeMux()
@@ -17,7 +14,8 @@ func (s *Sim) routes() {
 	handle("/cgi-bin/service/get_provider_token", s.providerToken)
 	handle("/cgi-bin/service/get_suite_token", s.suiteToken)
 	handle("/cgi-bin/service/get_corp_token", s.corpToken)
-	mux.HandleFunc(businessCheckPath, s.businessCheck)
+	mux.HandleFunc(BusinessPath, s.businessCheck)
+	mux.HandleFunc(ProbePath, s.probe)
 	s.mux = mux
 }
 
@@ -48,7 +46,7 @@ func (s *Sim) checkApp(appID, secret string) int {
 func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	appID := q.Get("appid")
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if q.Get("grant_type") != "client_credential" {
@@ -89,7 +87,7 @@ func (s *Sim) stableToken(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if body.GrantType != "client_credential" {
@@ -139,7 +137,7 @@ func (s *Sim) counter(m map[string]*dayCounter, id string) *dayCounter {
 func (s *Sim) ticket(kind, wantType string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		now := time.Now()
+		now := s.now()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		owner, code := s.verify(q.Get("access_token"), now)

@@ -12,7 +12,7 @@ import (
 func (s *Sim) wecomToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	corp, secret := q.Get("corpid"), q.Get("corpsecret")
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	agent, ok := s.wecom[wecomKey{corp, secret}]
@@ -33,6 +33,17 @@ func (s *Sim) wecomToken(w http.ResponseWriter, r *http.Request) {
 	grant(w, "access_token", v, rec.expires, now, true)
 }
 
+// grantLive answers the live value of credential id while it is valid,
+// and a new one after it expires, as WeCom's service APIs do. Callers hold
+// s.mu.
+func (s *Sim) grantLive(w http.ResponseWriter, id, field string, now time.Time) {
+	v, rec, ok := s.live(id, now)
+	if !ok {
+		v, rec = s.issue(id, now)
+	}
+	grant(w, field, v, rec.expires, now, false)
+}
+
 func (s *Sim) knownCorp(corp string) bool {
 	for k := range s.wecom {
 		if k.corp == corp {
@@ -42,7 +53,8 @@ func (s *Sim) knownCorp(corp string) bool {
 	return false
 }
 
-// providerToken is POST /cgi-bin/service/get_provider_token.
+// providerToken is POST /cgi-bin/service/get_provider_token: the live
+// token while it is valid.
 func (s *Sim) providerToken(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		CorpID string `json:"corpid"`
@@ -51,7 +63,7 @@ func (s *Sim) providerToken(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want, ok := s.provs[body.CorpID]
@@ -61,12 +73,12 @@ func (s *Sim) providerToken(w http.ResponseWriter, r *http.Request) {
 	case want != body.Secret:
 		fail(w, 40001)
 	default:
-		v, rec := s.issue("provider:"+body.CorpID, now)
-		grant(w, "provider_access_token", v, rec.expires, now, false)
+		s.grantLive(w, "provider:"+body.CorpID, "provider_access_token", now)
 	}
 }
 
-// suiteToken is POST /cgi-bin/service/get_suite_token.
+// suiteToken is POST /cgi-bin/service/get_suite_token: the live token
+// while it is valid.
 func (s *Sim) suiteToken(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		SuiteID string `json:"suite_id"`
@@ -76,7 +88,7 @@ func (s *Sim) suiteToken(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.suites[body.SuiteID]
@@ -88,8 +100,7 @@ func (s *Sim) suiteToken(w http.ResponseWriter, r *http.Request) {
 	case !now.Before(st.tickets[body.Ticket]):
 		fail(w, 40085)
 	default:
-		v, rec := s.issue("suite:"+body.SuiteID, now)
-		grant(w, "suite_access_token", v, rec.expires, now, false)
+		s.grantLive(w, "suite:"+body.SuiteID, "suite_access_token", now)
 	}
 }
 
@@ -102,7 +113,7 @@ func (s *Sim) corpToken(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	owner, code := s.verify(r.URL.Query().Get("suite_access_token"), now)

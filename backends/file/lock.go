@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/lock"
 )
 
@@ -31,14 +32,17 @@ func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (
 	if !ok {
 		return nil, lock.ErrNotAcquired
 	}
-	l := &lease{fl: fl}
+	l := &lease{b: b, fl: fl}
 	l.timer = time.AfterFunc(ttl, l.expire)
 	return l, nil
 }
 
+var _ core.FencedLease = (*lease)(nil)
+
 // lease holds a flock until Unlock or until its TTL runs out, when its own
 // timer releases it (the kernel does so at once if the process dies).
 type lease struct {
+	b     *Backend
 	mu    sync.Mutex
 	fl    *flock.Flock
 	timer *time.Timer
@@ -76,4 +80,16 @@ func (l *lease) Unlock(ctx context.Context) error {
 	}
 	l.ended = true
 	return l.fl.Unlock()
+}
+
+// SetIfHeld implements core.FencedLease: the write happens while the lease
+// is held, under the lease's own mutex, so its TTL timer cannot release the
+// flock (and let another process take it) until the write is done.
+func (l *lease) SetIfHeld(ctx context.Context, key, value string, ttl time.Duration) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return lock.ErrLost
+	}
+	return l.b.Set(ctx, key, value, ttl)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 
+	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/ctxerr"
 	"github.com/wxtoken/wxtoken/lock"
 )
@@ -94,3 +95,31 @@ func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
 // Unlock expires the item at once (a negative exptime), by the same
 // owner-checked swap: never a bare Delete.
 func (l *lease) Unlock(ctx context.Context) error { return l.swap(ctx, -1) }
+
+var _ core.FencedLease = (*lease)(nil)
+
+// SetIfHeld implements core.FencedLease as far as memcached allows: it
+// reads the lock item and writes the value only if this lease still owns
+// it. memcached has no transaction spanning two items, so a window
+// remains: if the lease expires and another node takes the lock between
+// the check and the write, and also fetches and publishes its token in
+// that time, this write still lands over it. That takes a pause of this
+// process (or of its network) between the two calls long enough for a
+// whole refresh elsewhere; the Manager also never writes after the lease's
+// known end. If it happens, the fleet serves this older token until
+// upstream retires it and the first report of a rejected token replaces it.
+func (l *lease) SetIfHeld(ctx context.Context, key, value string, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	it, err := l.b.mc.Get(l.key)
+	switch {
+	case errors.Is(err, memcache.ErrCacheMiss):
+		return lock.ErrLost
+	case err != nil:
+		return ctxerr.First(ctx, err)
+	case string(it.Value) != l.owner:
+		return lock.ErrLost
+	}
+	return l.b.Set(ctx, key, value, ttl)
+}

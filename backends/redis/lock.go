@@ -6,7 +6,10 @@ import (
 	"time"
 
 	"github.com/go-redsync/redsync/v4"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/ctxerr"
 	"github.com/wxtoken/wxtoken/lock"
 )
 
@@ -83,4 +86,42 @@ func mapLockErr(err error, contended error) error {
 		return contended
 	}
 	return err
+}
+
+// setIfHeld writes KEYS[2] only while KEYS[1], the lock, still holds this
+// lease's value: the check and the write are one step on the server. With
+// a TTL (ARGV[3], milliseconds) the value expires; without, it does not.
+// In Redis Cluster both keys must live in one slot: the Manager's keys
+// share a hash tag ({identity}) for this.
+var setIfHeld = redis.NewScript(`
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then
+	return 0
+end
+if tonumber(ARGV[3]) > 0 then
+	redis.call("SET", KEYS[2], ARGV[2], "PX", ARGV[3])
+else
+	redis.call("SET", KEYS[2], ARGV[2])
+end
+return 1
+`)
+
+var _ core.FencedLease = (*lease)(nil)
+
+// SetIfHeld implements core.FencedLease in one script (see setIfHeld).
+func (l *lease) SetIfHeld(ctx context.Context, key, value string, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ms := max(ttl.Milliseconds(), 0)
+	if ttl > 0 && ms == 0 {
+		ms = 1
+	}
+	n, err := setIfHeld.Run(ctx, l.b.rdb, []string{l.b.prefix + l.name, l.b.prefix + key}, l.value, value, ms).Int()
+	if err != nil {
+		return ctxerr.First(ctx, err)
+	}
+	if n == 0 {
+		return lock.ErrLost
+	}
+	return nil
 }

@@ -190,7 +190,7 @@ func (l *load) run(ctx context.Context, goroutines int) {
 					}
 					continue
 				}
-				resp, err := l.hc.Get(l.simURL + "/cgi-bin/get_api_domain_ip?access_token=" + tok)
+				resp, err := l.hc.Get(l.simURL + wxsim.BusinessPath + "?access_token=" + tok)
 				if err != nil {
 					continue
 				}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wxtoken/wxtoken/wxsim"
 )
 
 func run(t *testing.T, ctx context.Context, args ...string) (string, error) {
@@ -73,7 +75,7 @@ func TestSimCommandServesTokenCommand(t *testing.T) {
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		resp, err := http.Get("http://127.0.0.1:18981/cgi-bin/get_api_domain_ip")
+		resp, err := http.Get("http://127.0.0.1:18981" + wxsim.BusinessPath)
 		if err == nil {
 			resp.Body.Close()
 			break

@@ -1,0 +1,206 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults of a Manager. The margins are upper bounds: each is also capped
+// relative to the lifetime a token actually has (see the package
+// documentation), so a token granted a few minutes still gets sane margins.
+const (
+	DefaultKeyPrefix        = "wxtoken"
+	DefaultRefreshAhead     = 10 * time.Minute
+	DefaultExpiryMargin     = time.Minute
+	DefaultLocalTTL         = 30 * time.Second
+	DefaultLockTTL          = 30 * time.Second
+	DefaultLockWait         = 40 * time.Second
+	DefaultCacheTimeout     = 3 * time.Second
+	DefaultErrorHold        = 30 * time.Second
+	DefaultDegradedInterval = time.Minute
+	DefaultFetchAttempts    = 3
+	// DefaultInvalidateBudget is half of /cgi-bin/token's daily quota of
+	// 2000: reports of rejected tokens alone can never spend the rest.
+	DefaultInvalidateBudget = 1000
+	// DefaultVerifyInterval is how long a token upstream confirmed alive
+	// answers further reports of it without asking again; each further
+	// confirmation in a row doubles it, up to 5 minutes.
+	DefaultVerifyInterval = time.Second
+)
+
+// MaxLocalTTL bounds the local TTL: a node must notice a token another node
+// replaced well within the 5 minutes upstream keeps accepting the old one.
+const MaxLocalTTL = time.Minute
+
+// Settings are the tunables of a Manager, in one place: each is defined,
+// defaulted and checked here, and the server reads the same struct from its
+// YAML config. A zero field means its default.
+//
+// core.New never fails on Settings: it normalises every field to a working
+// value and logs one warning per field it had to change (see Normalize).
+// Validate is the strict form, for configs a person wrote: it refuses the
+// same mistakes, naming the field and the rule.
+type Settings struct {
+	// KeyPrefix starts every cache and lock key. Default "wxtoken".
+	KeyPrefix string `yaml:"key_prefix"`
+	// RefreshAhead: how long before expiry a token counts as stale
+	// (served, with one refresh started in the background). Capped at half
+	// the token's lifetime. Must exceed ExpiryMargin.
+	RefreshAhead time.Duration `yaml:"refresh_ahead"`
+	// ExpiryMargin: how long before expiry a token is no longer served and
+	// callers wait for a refresh. Capped at a tenth of the token's
+	// lifetime.
+	ExpiryMargin time.Duration `yaml:"expiry_margin"`
+	// LocalTTL: how often the in-memory copy is re-checked against the
+	// shared cache. At most MaxLocalTTL.
+	LocalTTL time.Duration `yaml:"local_ttl"`
+	// LockTTL: the lease of the refresh lock. The holder extends it while
+	// its upstream call runs, so a dead holder is outlived after LockTTL.
+	LockTTL time.Duration `yaml:"lock_ttl"`
+	// LockWait: how long a node with no usable token waits for another
+	// node's refresh. Must exceed LockTTL, so a holder that died is
+	// outlived.
+	LockWait time.Duration `yaml:"lock_wait"`
+	// CacheTimeout bounds each call to the shared cache.
+	CacheTimeout time.Duration `yaml:"cache_timeout"`
+	// ErrorHold: how long a failed refresh is remembered, so a permanent
+	// error (a wrong secret, the daily quota) does not become a storm.
+	// Transient errors are held for at most a second.
+	ErrorHold time.Duration `yaml:"error_hold"`
+	// DegradedInterval: the least time between two fetches made without
+	// the fleet lock while the shared store is unreachable.
+	DegradedInterval time.Duration `yaml:"degraded_interval"`
+	// FetchAttempts: how many times a transient upstream error is tried.
+	FetchAttempts int `yaml:"fetch_attempts"`
+	// InvalidateBudget: how many fetches reports of rejected tokens may
+	// cause per credential per day (Beijing time), for the whole fleet.
+	InvalidateBudget int `yaml:"invalidate_budget"`
+	// VerifyInterval: after upstream confirmed a reported token alive,
+	// further reports of it within this interval are answered without
+	// asking again. Each further confirmation of the same token doubles
+	// the interval, up to 5 minutes, so a client that keeps reporting a
+	// good token costs a few probes an hour.
+	VerifyInterval time.Duration `yaml:"verify_interval"`
+}
+
+// DefaultSettings returns the Settings a Manager uses when given none.
+func DefaultSettings() Settings {
+	return Settings{
+		KeyPrefix:        DefaultKeyPrefix,
+		RefreshAhead:     DefaultRefreshAhead,
+		ExpiryMargin:     DefaultExpiryMargin,
+		LocalTTL:         DefaultLocalTTL,
+		LockTTL:          DefaultLockTTL,
+		LockWait:         DefaultLockWait,
+		CacheTimeout:     DefaultCacheTimeout,
+		ErrorHold:        DefaultErrorHold,
+		DegradedInterval: DefaultDegradedInterval,
+		FetchAttempts:    DefaultFetchAttempts,
+		InvalidateBudget: DefaultInvalidateBudget,
+		VerifyInterval:   DefaultVerifyInterval,
+	}
+}
+
+// durationFields lists the duration settings with their names, for the
+// rules every one of them shares.
+func (s *Settings) durationFields() []struct {
+	name string
+	v    *time.Duration
+	def  time.Duration
+} {
+	d := DefaultSettings()
+	return []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"refresh_ahead", &s.RefreshAhead, d.RefreshAhead},
+		{"expiry_margin", &s.ExpiryMargin, d.ExpiryMargin},
+		{"local_ttl", &s.LocalTTL, d.LocalTTL},
+		{"lock_ttl", &s.LockTTL, d.LockTTL},
+		{"lock_wait", &s.LockWait, d.LockWait},
+		{"cache_timeout", &s.CacheTimeout, d.CacheTimeout},
+		{"error_hold", &s.ErrorHold, d.ErrorHold},
+		{"degraded_interval", &s.DegradedInterval, d.DegradedInterval},
+		{"verify_interval", &s.VerifyInterval, d.VerifyInterval},
+	}
+}
+
+func (s *Settings) intFields() []struct {
+	name string
+	v    *int
+	def  int
+} {
+	return []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"fetch_attempts", &s.FetchAttempts, DefaultFetchAttempts},
+		{"invalidate_budget", &s.InvalidateBudget, DefaultInvalidateBudget},
+	}
+}
+
+// Validate reports every setting that Normalize would have to change,
+// naming the field and the rule. Zero fields are fine: they mean the
+// default.
+func (s Settings) Validate() error {
+	_, fixes := s.Normalize()
+	errs := make([]error, len(fixes))
+	for i, f := range fixes {
+		errs[i] = errors.New(f)
+	}
+	return errors.Join(errs...)
+}
+
+// Normalize returns s with every zero field set to its default and every
+// unworkable value replaced by a working one, with one message per change
+// that names the field, the rule and what was done:
+//
+//   - a negative duration or count: the default;
+//   - local_ttl above MaxLocalTTL: MaxLocalTTL;
+//   - expiry_margin not below refresh_ahead: half of refresh_ahead, so a
+//     token always has a stale phase in which it is served while it is
+//     replaced;
+//   - lock_wait not above lock_ttl: lock_ttl plus a third, so a waiter
+//     outlives a holder that died.
+func (s Settings) Normalize() (Settings, []string) {
+	var fixes []string
+	if s.KeyPrefix == "" {
+		s.KeyPrefix = DefaultKeyPrefix
+	}
+	for _, f := range s.durationFields() {
+		switch {
+		case *f.v < 0:
+			fixes = append(fixes, fmt.Sprintf("%s is %v: it must not be negative (using the default, %v)", f.name, *f.v, f.def))
+			*f.v = f.def
+		case *f.v == 0:
+			*f.v = f.def
+		}
+	}
+	for _, f := range s.intFields() {
+		switch {
+		case *f.v < 0:
+			fixes = append(fixes, fmt.Sprintf("%s is %d: it must not be negative (using the default, %d)", f.name, *f.v, f.def))
+			*f.v = f.def
+		case *f.v == 0:
+			*f.v = f.def
+		}
+	}
+	if s.LocalTTL > MaxLocalTTL {
+		fixes = append(fixes, fmt.Sprintf("local_ttl is %v: it must be at most %v, well inside the 5 minutes upstream keeps a replaced token (using %v)", s.LocalTTL, MaxLocalTTL, MaxLocalTTL))
+		s.LocalTTL = MaxLocalTTL
+	}
+	if s.ExpiryMargin >= s.RefreshAhead {
+		fixed := s.RefreshAhead / 2
+		fixes = append(fixes, fmt.Sprintf("refresh_ahead (%v) must be greater than expiry_margin (%v), or no token is ever served while it is replaced (using expiry_margin %v)", s.RefreshAhead, s.ExpiryMargin, fixed))
+		s.ExpiryMargin = fixed
+	}
+	if s.LockWait <= s.LockTTL {
+		fixed := s.LockTTL + s.LockTTL/3
+		fixes = append(fixes, fmt.Sprintf("lock_wait (%v) must be greater than lock_ttl (%v), so a waiter outlives a lock holder that died (using lock_wait %v)", s.LockWait, s.LockTTL, fixed))
+		s.LockWait = fixed
+	}
+	return s, fixes
+}

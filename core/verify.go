@@ -1,0 +1,156 @@
+package core
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// maxVerifyWindow caps how long one confirmation of a token answers
+// further reports of it (see verifyReport).
+const maxVerifyWindow = 5 * time.Minute
+
+// probeBudget caps the verification calls of one credential per day, fleet
+// wide. WeChat allows get_api_domain_ip about 1000 calls a day; half of
+// that is left for the account's own use.
+const probeBudget = 500
+
+// beijing is the time zone WeChat's daily quotas reset in.
+var beijing = time.FixedZone("CST", 8*3600)
+
+// ledger is the fleet-wide record of one credential's invalidations for a
+// day, kept in the shared cache under the credential's state prefix. It is
+// read and written only under the fleet lock.
+type ledger struct {
+	Day     string `json:"day"`
+	Probes  int    `json:"probes"`
+	Fetches int    `json:"fetches"`
+	// Alive names (by digest) the token upstream last confirmed alive,
+	// AliveAt says when, in Unix milliseconds, and Streak how many times
+	// in a row it was confirmed.
+	Alive   string `json:"alive,omitempty"`
+	AliveAt int64  `json:"alive_at,omitempty"`
+	Streak  int    `json:"streak,omitempty"`
+}
+
+// window is how long the last confirmation answers reports of the token
+// it names: the verify interval, doubled for each confirmation in a row,
+// at most maxVerifyWindow. A client that keeps reporting a good token
+// (one app's token sent to another app's API) costs a handful of probes
+// an hour, while a token revoked after a quiet spell is checked at once.
+func (l ledger) window(base time.Duration) time.Duration {
+	w := base
+	for i := 1; i < l.Streak && w < maxVerifyWindow; i++ {
+		w *= 2
+	}
+	return min(w, maxVerifyWindow)
+}
+
+func ledgerKey(e *entry) string { return e.statePrefix + "invalidations" }
+
+// readLedger returns today's ledger; a missing, corrupt or unreadable one
+// counts as empty.
+func (m *Manager) readLedger(ctx context.Context, e *entry, st *store, now time.Time) ledger {
+	day := now.In(beijing).Format(time.DateOnly)
+	var l ledger
+	cctx, cancel := context.WithTimeout(ctx, m.cfg.CacheTimeout)
+	defer cancel()
+	if raw, err := st.cache.Get(cctx, ledgerKey(e)); err == nil {
+		_ = json.Unmarshal([]byte(raw), &l)
+	}
+	if l.Day != day {
+		l = ledger{Day: day, Alive: l.Alive, AliveAt: l.AliveAt, Streak: l.Streak}
+	}
+	return l
+}
+
+func (m *Manager) writeLedger(ctx context.Context, e *entry, st *store, l ledger) {
+	b, _ := json.Marshal(l)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.CacheTimeout)
+	defer cancel()
+	if err := st.cache.Set(cctx, ledgerKey(e), string(b), 48*time.Hour); err != nil {
+		m.cacheFailed(e, "set ledger", err)
+	}
+}
+
+func digest(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:8])
+}
+
+// reportVerdict is what verification made of a reported token.
+type reportVerdict int
+
+const (
+	reportUnknown reportVerdict = iota // not checked, or upstream could not tell
+	reportAlive
+	reportDead
+)
+
+// verifyReport asks upstream, through a Verifier Source, whether tok (the
+// current token, reported as rejected) is really dead. A token confirmed
+// alive within its window (see ledger.window) is not asked about again,
+// and the probes of a day are capped: both fleet-wide, in the ledger.
+// Called under the fleet lock.
+func (m *Manager) verifyReport(ctx context.Context, e *entry, st *store, tok Token) reportVerdict {
+	v, ok := e.src.(Verifier)
+	if !ok {
+		return reportUnknown
+	}
+	now := m.now()
+	l := m.readLedger(ctx, e, st, now)
+	id := digest(tok.Value)
+	if l.Alive != id {
+		l.Streak = 0
+	}
+	if l.Alive == id && now.Sub(time.UnixMilli(l.AliveAt)) < l.window(m.cfg.VerifyInterval) {
+		m.spurious(e, tok)
+		return reportAlive
+	}
+	if l.Probes >= probeBudget {
+		return reportUnknown
+	}
+	l.Probes++
+	m.writeLedger(ctx, e, st, l) // counted before the call, so a crash still counts it
+	vctx, cancel := context.WithTimeout(ctx, m.cfg.LockTTL)
+	alive, err := v.Verify(vctx, tok.Value)
+	cancel()
+	switch {
+	case err != nil:
+		m.cfg.logger.Warn("wxtoken: could not verify a reported token; replacing it", "id", e.id, "err", err)
+		return reportUnknown
+	case !alive:
+		return reportDead
+	}
+	l.Alive, l.AliveAt = id, m.now().UnixMilli()
+	l.Streak++
+	m.writeLedger(ctx, e, st, l)
+	m.spurious(e, tok)
+	return reportAlive
+}
+
+func (m *Manager) spurious(e *entry, tok Token) {
+	m.observe(EventSpurious, e.id, 0, nil)
+	m.cfg.logger.Info("wxtoken: a caller reported as rejected a token upstream accepts; not replacing it",
+		"id", e.id, "generation", tok.Generation)
+}
+
+// spendInvalidation counts one invalidation-driven fetch against the
+// day's budget, fleet-wide, or refuses it with ErrInvalidateBudget. Called
+// under the fleet lock.
+func (m *Manager) spendInvalidation(ctx context.Context, e *entry, st *store) error {
+	l := m.readLedger(ctx, e, st, m.now())
+	if l.Fetches >= m.cfg.InvalidateBudget {
+		err := fmt.Errorf("%w: %d fetches today for %s", ErrInvalidateBudget, l.Fetches, e.id)
+		m.observe(EventBudget, e.id, 0, err)
+		m.cfg.logger.Warn("wxtoken: not replacing a reported token: the day's invalidation budget is spent", "id", e.id, "budget", m.cfg.InvalidateBudget)
+		return err
+	}
+	l.Fetches++
+	m.writeLedger(ctx, e, st, l)
+	m.observe(EventVerified, e.id, 0, nil)
+	return nil
+}
