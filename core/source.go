@@ -37,7 +37,6 @@ type FetchRequest struct {
 	Now func() time.Time
 }
 
-
 // Tokens is the part of a Manager that a Source may call for other
 // credentials.
 type Tokens interface {
