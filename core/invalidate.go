@@ -6,8 +6,12 @@ import "context"
 // was refused with 40001, 40014 or 42001 while using rejected. It is a
 // compare-and-refresh: if the shared cache already holds another usable
 // token, that token is returned and upstream is not called; only when the
-// shared value is still rejected (or missing) is a new one fetched, once for
-// the whole fleet. An empty rejected behaves like Token.
+// shared value is still rejected (or missing) is anything done, once for
+// the whole fleet: upstream is asked whether the token is really dead (for
+// a Source that is a Verifier), and only then is a new one fetched, within
+// the day's invalidation budget (Settings.InvalidateBudget). A report of a
+// token upstream still accepts returns that same token: the caller's
+// request failed for another reason. An empty rejected behaves like Token.
 func (m *Manager) Invalidate(ctx context.Context, key, rejected string) (Token, error) {
 	e, err := m.lookup(key)
 	if err != nil {
@@ -18,8 +22,16 @@ func (m *Manager) Invalidate(ctx context.Context, key, rejected string) (Token, 
 	}
 	w := want{reject: rejected}
 	if s := e.snap.Load(); s != nil && s.tok.Value != rejected && s.isUsable(m.now()) {
-		// This node already moved past the rejected token.
-		return s.tok, nil
+		// This node holds another token, but the report may name a newer
+		// one (a client of a wxtoken serve fleet got it from another
+		// node): the shared cache says which is current.
+		shared, err := m.readShared(ctx, e, m.store.Load())
+		if err != nil || shared.Value != rejected {
+			if tok, ok := m.take(e, shared, w); err == nil && ok {
+				return tok, nil
+			}
+			return s.tok, nil
+		}
 	}
 	return m.await(ctx, e, w)
 }

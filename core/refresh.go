@@ -66,7 +66,9 @@ func (m *Manager) refreshHeld(ctx context.Context, e *entry, st *store, w want, 
 			return cur, nil
 		}
 		if err := m.spendInvalidation(ctx, e, st); err != nil {
-			return m.fallback(e, w, err)
+			// cur is the newest token known and the one rejected: memory
+			// holds nothing better to serve.
+			return Token{}, err
 		}
 	}
 	if w.reject == "" && w.after.IsZero() {
