@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/wechat"
 )
 
 // Config is the server's configuration, as read from YAML by LoadConfig.
@@ -30,12 +33,12 @@ type Config struct {
 	// redis+cluster://h1,h2, memcache://h1,h2, etcd://h1,h2. Default
 	// memory://.
 	Cache string `yaml:"cache"`
-	// KeyPrefix is the Manager's key prefix. Default "wxtoken".
-	KeyPrefix string `yaml:"key_prefix"`
 	// Upstream base URLs. Default the real WeChat and WeCom hosts.
+	// Timeout bounds one upstream request. Default 10s.
 	Upstream struct {
-		WeChat string `yaml:"wechat"`
-		WeCom  string `yaml:"wecom"`
+		WeChat  string        `yaml:"wechat"`
+		WeCom   string        `yaml:"wecom"`
+		Timeout time.Duration `yaml:"timeout"`
 	} `yaml:"upstream"`
 	// Auth says whether /metrics and the status page need a client key.
 	// Both default to true.
@@ -47,14 +50,13 @@ type Config struct {
 	Clients []ClientConfig `yaml:"clients"`
 	// Apps are the accounts the server keeps tokens for.
 	Apps []AppConfig `yaml:"apps"`
-	// Lifecycle tuning; zero keeps the core defaults. See
-	// core.WithRefreshAhead, WithExpiryMargin, WithLocalTTL, WithLockTTL,
-	// WithLockWait. Durations are written like "10m" or "1.5s".
-	RefreshAhead time.Duration `yaml:"refresh_ahead"`
-	ExpiryMargin time.Duration `yaml:"expiry_margin"`
-	LocalTTL     time.Duration `yaml:"local_ttl"`
-	LockTTL      time.Duration `yaml:"lock_ttl"`
-	LockWait     time.Duration `yaml:"lock_wait"`
+	// Settings are the Manager's tunables, written at the top level of the
+	// file (key_prefix, refresh_ahead, expiry_margin, local_ttl, lock_ttl,
+	// lock_wait, cache_timeout, error_hold, degraded_interval,
+	// fetch_attempts, invalidate_budget, verify_interval); a missing one
+	// keeps its default. Durations are written like "10m" or "1.5s". See
+	// core.Settings: the same definitions, defaults and rules.
+	core.Settings `yaml:",inline"`
 	// Log format ("text" or "json") and level ("debug", "info", "warn").
 	Log struct {
 		Format string `yaml:"format"`
@@ -147,6 +149,19 @@ func (c *Config) setDefaults() {
 func (c *Config) Validate() error {
 	c.setDefaults()
 	var errs []error
+	if err := c.Settings.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	upstreamTimeout := wechat.DefaultTimeout
+	switch {
+	case c.Upstream.Timeout < 0:
+		errs = append(errs, fmt.Errorf("upstream.timeout is %v: it must not be negative", c.Upstream.Timeout))
+	case c.Upstream.Timeout > 0:
+		upstreamTimeout = c.Upstream.Timeout
+	}
+	if lockTTL := c.Settings.LockTTL; lockTTL > 0 && lockTTL < upstreamTimeout {
+		errs = append(errs, fmt.Errorf("lock_ttl (%v) must be at least upstream.timeout (%v): a lease shorter than one upstream call is lost mid-fetch whenever upstream is slow", lockTTL, upstreamTimeout))
+	}
 	if len(c.Clients) == 0 && !c.InsecureNoAuth {
 		errs = append(errs, errors.New("no clients: add client keys, or set insecure_no_auth (loopback only)"))
 	}

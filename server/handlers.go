@@ -63,6 +63,11 @@ func (s *Server) handleInvalidate(w http.ResponseWriter, r *http.Request) {
 		writeTokenError(w, err)
 		return
 	}
+	if tok.Value == body.AccessToken {
+		// Upstream still accepts the token: the client's call failed for
+		// another reason (often one app's token sent to another's API).
+		s.log.Info("wxtoken: spurious invalidation: upstream accepts the reported token", "app", a.ID, "client", clientName(r))
+	}
 	s.metrics.served.WithLabelValues(a.ID, "access_token").Inc()
 	writeJSON(w, http.StatusOK, NewTokenResponse(tok, time.Now()))
 }

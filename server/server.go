@@ -99,21 +99,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	s := &Server{cfg: cfg, cache: cache, closer: closer, apps: map[string]*app{}, creds: map[string]credential{}, clients: cl,
 		log: o.logger, started: time.Now(), stats: newStats()}
 	s.metrics = newMetrics(o.registry)
-	mopts := []core.Option{core.WithCache(cache), core.WithLogger(o.logger), core.WithObserver(s.observe)}
-	if cfg.KeyPrefix != "" {
-		mopts = append(mopts, core.WithKeyPrefix(cfg.KeyPrefix))
-	}
-	for _, d := range []struct {
-		v   time.Duration
-		opt func(time.Duration) core.Option
-	}{
-		{cfg.RefreshAhead, core.WithRefreshAhead}, {cfg.ExpiryMargin, core.WithExpiryMargin},
-		{cfg.LocalTTL, core.WithLocalTTL}, {cfg.LockTTL, core.WithLockTTL}, {cfg.LockWait, core.WithLockWait},
-	} {
-		if d.v > 0 {
-			mopts = append(mopts, d.opt(d.v))
-		}
-	}
+	mopts := []core.Option{core.WithSettings(cfg.Settings), core.WithCache(cache), core.WithLogger(o.logger), core.WithObserver(s.observe)}
 	s.mgr = core.New(append(mopts, o.mgrOpts...)...)
 	for _, ac := range cfg.Apps {
 		if err := s.register(ac); err != nil {
@@ -202,6 +188,10 @@ func (s *Server) registerCred(a *app, key, kind string, src core.Source) error {
 }
 
 func (s *Server) upstreamOptions() (wechatOpts, wecomOpts []wechat.Option) {
+	if t := s.cfg.Upstream.Timeout; t > 0 {
+		hc := wechat.WithHTTPClient(&http.Client{Timeout: t})
+		wechatOpts, wecomOpts = append(wechatOpts, hc), append(wecomOpts, hc)
+	}
 	if s.cfg.Upstream.WeChat != "" {
 		wechatOpts = append(wechatOpts, wechat.WithBaseURL(s.cfg.Upstream.WeChat))
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/internal/syncbuf"
+	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/server"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wxsim"
@@ -212,6 +213,13 @@ func TestInvalidateIsCompareAndRefresh(t *testing.T) {
 	e := newEnv(t)
 	_, body := e.do("GET", "/v1/token/shop", billingKey, nil)
 	bad := decode(t, body).AccessToken
+	// A report of a token upstream accepts keeps it and costs no fetch.
+	code, b := e.do("POST", "/v1/token/shop/invalidate", billingKey, strings.NewReader(`{"access_token":"`+bad+`"}`))
+	if code != 200 || decode(t, b).AccessToken != bad || len(e.sim.Issues("token:wxshop")) != 1 {
+		t.Fatalf("a spurious report: %d %s, %d upstream calls", code, b, len(e.sim.Issues("token:wxshop")))
+	}
+	time.Sleep(core.DefaultVerifyInterval + 100*time.Millisecond) // past the confirmation's window
+	e.sim.Revoke(bad)
 	var wg sync.WaitGroup
 	got := make([]string, 16)
 	for i := range got {
@@ -232,7 +240,7 @@ func TestInvalidateIsCompareAndRefresh(t *testing.T) {
 		t.Fatalf("16 reports of one rejected token cost %d upstream calls in all, want 2 (first fetch + one refresh)", n)
 	}
 	// A stale report costs nothing.
-	code, b := e.do("POST", "/v1/token/shop/invalidate", billingKey, strings.NewReader(`{"access_token":"`+bad+`"}`))
+	code, b = e.do("POST", "/v1/token/shop/invalidate", billingKey, strings.NewReader(`{"access_token":"`+bad+`"}`))
 	if code != 200 || decode(t, b).AccessToken != got[0] || len(e.sim.Issues("token:wxshop")) != 2 {
 		t.Fatal("reporting an already replaced token changed the token")
 	}
@@ -377,6 +385,16 @@ func TestConfigRefusals(t *testing.T) {
 		"client key file missing":     func(c *server.Config) { c.Clients[1].KeyFile = "/nonexistent/key" },
 		"wecom without agent":         func(c *server.Config) { c.Apps[2].AgentID = "" },
 		"password not in cache error": func(c *server.Config) { c.Cache = "mongodb://user:hunter2@x" },
+		"refresh_ahead below margin":  func(c *server.Config) { c.RefreshAhead = 30 * time.Second },
+		"negative duration":           func(c *server.Config) { c.LockWait = -time.Second },
+		"lock_ttl below upstream":     func(c *server.Config) { c.LockTTL = 2 * time.Second },
+		"lock_wait below lock_ttl":    func(c *server.Config) { c.LockTTL, c.LockWait = time.Minute, 30 * time.Second },
+	}
+	wants := map[string]string{
+		"refresh_ahead below margin": "refresh_ahead (30s) must be greater than expiry_margin (1m0s)",
+		"negative duration":          "lock_wait is -1s: it must not be negative",
+		"lock_ttl below upstream":    "lock_ttl (2s) must be at least upstream.timeout (10s)",
+		"lock_wait below lock_ttl":   "lock_wait (30s) must be greater than lock_ttl (1m0s)",
 	}
 	for name, mutate := range cases {
 		cfg := baseConfig(t, sim)
@@ -385,6 +403,9 @@ func TestConfigRefusals(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: New succeeded", name)
 			continue
+		}
+		if want := wants[name]; want != "" && !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %q does not name the field and rule %q", name, err, want)
 		}
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%s: the error shows the cache password: %v", name, err)

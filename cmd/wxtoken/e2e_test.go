@@ -99,6 +99,7 @@ func startServers(t *testing.T, redisAddr, tapURL string) []*e2eServer {
 cache: redis://%s/0
 upstream:
   wechat: %s/p%d
+  timeout: 1s
 clients:
   - name: biz
     key_env: E2E_CLIENT_KEY
