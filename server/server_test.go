@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxtoken/wxtoken/internal/syncbuf"
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/syncbuf"
 	"github.com/wxtoken/wxtoken/server"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wxsim"
@@ -388,7 +388,7 @@ func TestConfigRefusals(t *testing.T) {
 		"refresh_ahead below margin":  func(c *server.Config) { c.RefreshAhead = 30 * time.Second },
 		"negative duration":           func(c *server.Config) { c.LockWait = -time.Second },
 		"lock_ttl below upstream":     func(c *server.Config) { c.LockTTL = 2 * time.Second },
-		"lock_wait below lock_ttl":    func(c *server.Config) { c.LockTTL, c.LockWait = time.Minute, 30 * time.Second },
+		"lock_wait below lock_ttl":    func(c *server.Config) { c.LockTTL, c.LockWait = time.Minute, 30*time.Second },
 	}
 	wants := map[string]string{
 		"refresh_ahead below margin": "refresh_ahead (30s) must be greater than expiry_margin (1m0s)",
