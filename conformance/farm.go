@@ -84,7 +84,7 @@ func (f *farm) traffic(t *testing.T, d time.Duration) {
 	reports := make([]NodeReport, len(f.managers))
 	var wg sync.WaitGroup
 	for i, m := range f.managers {
-		wg.Go(func() { reports[i] = drive(ctx, m, f.o.FarmGoroutines, c) })
+		wg.Go(func() { reports[i] = drive(ctx, m, farmKey, f.o.FarmGoroutines, c) })
 	}
 	wg.Wait()
 	var total NodeReport

@@ -96,13 +96,19 @@ func RunNode(ctx context.Context, c NodeConfig) (NodeReport, error) {
 	go m.Run(ctx)
 	hc := newHTTPClient(c.Goroutines)
 	defer hc.CloseIdleConnections()
-	return drive(ctx, m, c.Goroutines, checker{url: c.SimURL, hc: hc}), nil
+	return drive(ctx, m, farmKey, c.Goroutines, checker{url: c.SimURL, hc: hc}), nil
 }
 
-// drive runs goroutines callers on m until ctx ends: each takes a token,
-// and every tenth time calls the business API with it, as an application
-// would, reporting a refused token with Invalidate.
-func drive(ctx context.Context, m *core.Manager, goroutines int, c checker) NodeReport {
+// Drive runs goroutines callers of m's key until ctx ends, against the
+// simulator at simURL: each takes a token, and every tenth time spends it
+// on the simulator's business API (wxsim.BusinessPath), as an application
+// would, reporting a refused token with Invalidate. It returns what the
+// callers saw.
+func Drive(ctx context.Context, m *core.Manager, key string, goroutines int, simURL string) NodeReport {
+	return drive(ctx, m, key, goroutines, checker{url: simURL, hc: newHTTPClient(goroutines)})
+}
+
+func drive(ctx context.Context, m *core.Manager, key string, goroutines int, c checker) NodeReport {
 	var served, checks, refused, tokenErrs atomic.Int64
 	var firstErr error
 	var once sync.Once
@@ -110,7 +116,7 @@ func drive(ctx context.Context, m *core.Manager, goroutines int, c checker) Node
 	for range goroutines {
 		wg.Go(func() {
 			for i := 0; ctx.Err() == nil; i++ {
-				tok, err := m.Token(ctx, farmKey)
+				tok, err := m.Token(ctx, key)
 				if err != nil {
 					if ctx.Err() == nil {
 						tokenErrs.Add(1)
@@ -126,7 +132,7 @@ func drive(ctx context.Context, m *core.Manager, goroutines int, c checker) Node
 					}
 					if code != 0 {
 						refused.Add(1)
-						_, _ = m.Invalidate(ctx, farmKey, tok.Value)
+						_, _ = m.Invalidate(ctx, key, tok.Value)
 					}
 				}
 				time.Sleep(5 * time.Millisecond)

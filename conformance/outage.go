@@ -69,7 +69,7 @@ func TestOutage(t *testing.T, newBackend func(t *testing.T) Backend, down, up fu
 		defer tcancel()
 		report := make(chan NodeReport, len(ms))
 		for _, m := range ms {
-			go func() { report <- drive(tctx, m, 16, c) }()
+			go func() { report <- drive(tctx, m, farmKey, 16, c) }()
 		}
 		time.Sleep(time.Until(start.Add(3 * time.Second)))
 		down(t)

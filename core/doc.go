@@ -31,22 +31,30 @@
 // A refresh adopts a token another node already published when there is
 // one; otherwise it takes the fleet lock, reads the shared Cache again (the
 // previous holder may just have published), fetches from the Source,
-// writes the Cache and releases the lock. Nodes that cannot get the lock
-// poll the Cache for the new token instead of calling upstream.
+// writes the Cache while the lease still holds (FencedLease) and releases
+// the lock. The holder extends its lease while it works. Nodes that cannot
+// get the lock poll the Cache for the new token instead of calling
+// upstream.
+//
+// Invalidate, the passive refresh, asks upstream whether a reported token
+// is really dead (Verifier) before replacing it, and counts the fetches it
+// causes against a fleet-wide daily budget (Settings.InvalidateBudget).
 //
 // # Keys
 //
-// A credential is stored under {prefix}:{identity} and locked under
-// {prefix}:lock:{identity}, where the identity names the upstream account
+// A credential is stored under PREFIX:{IDENTITY} and locked under
+// PREFIX:lock:{IDENTITY}, where the identity names the upstream account
 // ("token:wx123" for /cgi-bin/token, "stable:wx123", "wecom:ww456:1000002",
-// "jsapi@token:wx123" for a ticket) and never a secret. The prefix defaults
-// to "wxtoken".
+// "jsapi@token:wx123" for a ticket) and never a secret, and the braces are
+// literal: a Redis Cluster hash tag, so value, lock and bookkeeping
+// (PREFIX:state:{IDENTITY}:...) share a slot. The prefix defaults to
+// "wxtoken".
 //
 // # Cache format
 //
 // The value is a small JSON document that programs in any language can read:
 //
-//	{"v":1,"access_token":"ACCESS_TOKEN","expires_at":1764000000.123,"issued_at":1763992800}
+//	{"v":1,"access_token":"ACCESS_TOKEN","expires_at":1764000000.123,"issued_at":1763992800,"gen":42}
 //
 // Its fields:
 //
@@ -55,6 +63,12 @@
 //   - expires_at: when upstream stops accepting it, in Unix seconds; a
 //     fractional part, when present, carries milliseconds.
 //   - issued_at: when it was fetched, in Unix seconds (optional).
+//   - gen: the token's generation (optional; absent reads as 0). Tokens
+//     published under the fleet lock are numbered one past the newest the
+//     publisher knew of; a higher generation is newer, whatever any clock
+//     says.
+//   - renew_at: the earliest time a live-token upstream hands out another
+//     token, in Unix seconds (optional); no node asks sooner.
 //
 // The cache entry's own TTL is the token's remaining lifetime. A value that
 // does not parse is treated as a miss, logged, and overwritten.

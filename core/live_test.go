@@ -2,13 +2,11 @@ package core_test
 
 import (
 	"context"
-	"net/http"
-	"net/url"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/wxtoken/wxtoken/conformance"
 	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wxsim"
@@ -42,43 +40,29 @@ func TestWeComIsAskedOncePerLifetime(t *testing.T) {
 	}
 	run, stop := context.WithTimeout(ctx, lifetimes*life)
 	defer stop()
-	var served, failed atomic.Int64
-	hc := &http.Client{Timeout: 5 * time.Second}
+	reports := make([]conformance.NodeReport, len(ms))
 	var wg sync.WaitGroup
-	for _, m := range ms {
-		for range 2 {
-			wg.Go(func() {
-				for run.Err() == nil {
-					tok, err := m.Token(run, "app")
-					if err != nil {
-						if run.Err() == nil {
-							failed.Add(1)
-						}
-						continue
-					}
-					served.Add(1)
-					if resp, err := hc.Get(sim.URL + wxsim.BusinessPath + "?access_token=" + url.QueryEscape(tok.Value)); err == nil {
-						resp.Body.Close()
-					}
-					time.Sleep(5 * time.Millisecond)
-				}
-			})
-		}
+	for i, m := range ms {
+		wg.Go(func() { reports[i] = conformance.Drive(run, m, "app", 2, sim.URL) })
 	}
 	wg.Wait()
+	var total conformance.NodeReport
+	for _, r := range reports {
+		total.Add(r)
+	}
 	st := sim.Stats()
 	calls := st.Calls["/cgi-bin/gettoken"]
 	t.Logf("8 managers through %d lifetimes of %v: %d tokens served, %d business calls, %d refused %v, %d gettoken calls",
-		lifetimes, life, served.Load(), st.Checks, st.FailedChecks(), st.CheckErrors, calls)
+		lifetimes, life, total.Served, st.Checks, st.FailedChecks(), st.CheckErrors, calls)
+	if n := st.FailedChecks(); n != 0 {
+		t.Errorf("rule: zero failed business calls; %d (%v)", n, st.CheckErrors)
+	}
+	if total.TokenErrors != 0 {
+		t.Errorf("rule: Token never fails while upstream is healthy; %d failed, the first with %v", total.TokenErrors, total.FirstError)
+	}
 	// Each renewal waits out the second expires_in was rounded down by,
 	// so five lifetimes of wall time hold four or five tokens.
 	if calls < lifetimes-1 || calls > lifetimes+1 {
 		t.Errorf("rule: a live-token upstream is asked once per lifetime; %d gettoken calls over %d lifetimes", calls, lifetimes)
-	}
-	if n := st.FailedChecks(); n != 0 {
-		t.Errorf("rule: zero failed business calls; %d (%v)", n, st.CheckErrors)
-	}
-	if n := failed.Load(); n != 0 {
-		t.Errorf("rule: Token never fails while upstream is healthy; %d failed", n)
 	}
 }
