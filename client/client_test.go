@@ -76,9 +76,10 @@ func TestRemoteSourceAndTransport(t *testing.T) {
 	if code := businessCall(t, hc, sim.URL); code != 0 {
 		t.Fatalf("first business call: errcode %d", code)
 	}
-	// Another business server reports the token; the server replaces it
-	// and, with no overlap, the old one dies at once.
+	// The token is revoked upstream; another business server reports it
+	// and the server replaces it.
 	old, _ := m.Token(context.Background(), "biz")
+	sim.Revoke(old.Value)
 	req, _ := http.NewRequest("POST", hs.URL+"/v1/token/biz/invalidate", strings.NewReader(`{"access_token":"`+old.Value+`"}`))
 	req.Header.Set("Authorization", "Bearer "+clientKey)
 	resp, err := http.DefaultClient.Do(req)

@@ -20,12 +20,15 @@ tok() { curl -sf -H "$auth" "127.0.0.1:$1/v1/token/shop" | sed 's/.*"access_toke
 t1=$(tok 18081); t2=$(tok 18082); t3=$(tok 18083)
 echo "instance tokens: ${t1:0:12}… ${t2:0:12}… ${t3:0:12}…"
 [ "$t1" = "$t2" ] && [ "$t2" = "$t3" ] || { echo "FAIL: the instances serve different tokens"; exit 1; }
-for port in 18081 18082 18083; do   # every instance reports the same rejected token
+# Every instance reports the token as rejected; upstream (the simulator)
+# still accepts it, so the reports are spurious: the token is kept and no
+# new one is fetched.
+for port in 18081 18082 18083; do
   curl -sf -H "$auth" -X POST "127.0.0.1:$port/v1/token/shop/invalidate" -d "{\"access_token\":\"$t1\"}" >/dev/null &
 done
 wait
 sleep 0.5
 n1=$(tok 18081); n2=$(tok 18082); n3=$(tok 18083)
-echo "after invalidation:  ${n1:0:12}… ${n2:0:12}… ${n3:0:12}…"
-[ "$n1" != "$t1" ] && [ "$n1" = "$n2" ] && [ "$n2" = "$n3" ] || { echo "FAIL: no single new token after invalidation"; exit 1; }
-echo "PASS: three instances, one token; three reports of a rejected token, one new token"
+echo "after spurious reports: ${n1:0:12}… ${n2:0:12}… ${n3:0:12}…"
+[ "$n1" = "$t1" ] && [ "$n1" = "$n2" ] && [ "$n2" = "$n3" ] || { echo "FAIL: a report of a token upstream accepts replaced it"; exit 1; }
+echo "PASS: three instances, one token; reports of a token upstream accepts cost no new token"
