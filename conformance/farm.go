@@ -80,17 +80,7 @@ func newFarm(t *testing.T, newBackend func(t *testing.T) Backend, o Options) *fa
 func (f *farm) traffic(t *testing.T, d time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	c := checker{url: f.sim.URL, hc: f.hc}
-	reports := make([]NodeReport, len(f.managers))
-	var wg sync.WaitGroup
-	for i, m := range f.managers {
-		wg.Go(func() { reports[i] = drive(ctx, m, farmKey, f.o.FarmGoroutines, c) })
-	}
-	wg.Wait()
-	var total NodeReport
-	for _, r := range reports {
-		total.Add(r)
-	}
+	total := driveFleet(ctx, f.managers, farmKey, f.o.FarmGoroutines, checker{url: f.sim.URL, hc: f.hc})
 	st := f.sim.Stats()
 	t.Logf("%d managers x %d goroutines for %v: %d tokens served, %d business calls, %d refused (by errcode: %v), %d upstream token calls",
 		len(f.managers), f.o.FarmGoroutines, d, total.Served, total.Checks, st.FailedChecks(), st.CheckErrors, st.Calls["/cgi-bin/token"])

@@ -99,13 +99,27 @@ func RunNode(ctx context.Context, c NodeConfig) (NodeReport, error) {
 	return drive(ctx, m, farmKey, c.Goroutines, checker{url: c.SimURL, hc: hc}), nil
 }
 
-// Drive runs goroutines callers of m's key until ctx ends, against the
-// simulator at simURL: each takes a token, and every tenth time spends it
-// on the simulator's business API (wxsim.BusinessPath), as an application
-// would, reporting a refused token with Invalidate. It returns what the
-// callers saw.
-func Drive(ctx context.Context, m *core.Manager, key string, goroutines int, simURL string) NodeReport {
-	return drive(ctx, m, key, goroutines, checker{url: simURL, hc: newHTTPClient(goroutines)})
+// DriveFleet runs goroutines callers of key on every Manager of ms until
+// ctx ends, against the simulator at simURL: each takes a token, and every
+// tenth time spends it on the simulator's business API
+// (wxsim.BusinessPath), as an application would, reporting a refused
+// token with Invalidate. It returns what all the callers saw.
+func DriveFleet(ctx context.Context, ms []*core.Manager, key string, goroutines int, simURL string) NodeReport {
+	return driveFleet(ctx, ms, key, goroutines, checker{url: simURL, hc: newHTTPClient(goroutines * len(ms))})
+}
+
+func driveFleet(ctx context.Context, ms []*core.Manager, key string, goroutines int, c checker) NodeReport {
+	reports := make([]NodeReport, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Go(func() { reports[i] = drive(ctx, m, key, goroutines, c) })
+	}
+	wg.Wait()
+	var total NodeReport
+	for _, r := range reports {
+		total.Add(r)
+	}
+	return total
 }
 
 func drive(ctx context.Context, m *core.Manager, key string, goroutines int, c checker) NodeReport {

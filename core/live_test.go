@@ -40,16 +40,7 @@ func TestWeComIsAskedOncePerLifetime(t *testing.T) {
 	}
 	run, stop := context.WithTimeout(ctx, lifetimes*life)
 	defer stop()
-	reports := make([]conformance.NodeReport, len(ms))
-	var wg sync.WaitGroup
-	for i, m := range ms {
-		wg.Go(func() { reports[i] = conformance.Drive(run, m, "app", 2, sim.URL) })
-	}
-	wg.Wait()
-	var total conformance.NodeReport
-	for _, r := range reports {
-		total.Add(r)
-	}
+	total := conformance.DriveFleet(run, ms, "app", 2, sim.URL)
 	st := sim.Stats()
 	calls := st.Calls["/cgi-bin/gettoken"]
 	t.Logf("8 managers through %d lifetimes of %v: %d tokens served, %d business calls, %d refused %v, %d gettoken calls",

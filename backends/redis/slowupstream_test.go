@@ -75,16 +75,7 @@ func TestUpstreamSlowerThanTheLockTTL(t *testing.T) {
 	})
 	run, stop := context.WithTimeout(ctx, 3*life)
 	defer stop()
-	reports := make([]conformance.NodeReport, len(ms))
-	var wg sync.WaitGroup
-	for i, m := range ms {
-		wg.Go(func() { reports[i] = conformance.Drive(run, m, "slow", 4, sim.URL) })
-	}
-	wg.Wait()
-	var total conformance.NodeReport
-	for _, r := range reports {
-		total.Add(r)
-	}
+	total := conformance.DriveFleet(run, ms, "slow", 4, sim.URL)
 	st := sim.Stats()
 	calls := st.Calls["/cgi-bin/token"]
 	t.Logf("8 nodes x 4 callers, upstream latency %v > lock TTL %v, 3 lifetimes of %v: %d served, %d business calls, %d refused %v, %d upstream calls, generation %d",
