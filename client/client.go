@@ -5,7 +5,7 @@
 //
 //	m := core.New()
 //	m.Register("shop", client.Source("https://wxtoken.internal:8443", "shop", os.Getenv("WXTOKEN_KEY")))
-//	hc := &http.Client{Transport: wechat.TransportFor(m, "shop", nil)}
+//	hc := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "shop"}}
 //
 // The Manager keeps the token in memory for at most MaxAge (a minute by
 // default, as WeChat's docs suggest for workers of a central server), so a

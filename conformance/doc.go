@@ -1,6 +1,8 @@
 // Package conformance checks that a store keeps the contracts wxtoken
-// relies on, in the style of testing/fstest.TestFS: a backend author calls
-// the suites from a test of their own, against a real server.
+// relies on. A backend author calls the suites from a test of their own,
+// against a real server. Each suite runs one subtest per rule (t.Run), so
+// a single run lists every rule the store breaks, each failure message
+// starting with "rule:".
 //
 //	func TestConformance(t *testing.T) {
 //		newBackend := func(t *testing.T) conformance.Backend { return mybackend.New(newClient(t)) }
@@ -12,8 +14,7 @@
 //
 // Every call of a factory must return a new, independent client of the
 // same store (for an in-process store, the same value): the lock tests
-// contend through two clients, as two nodes would. Failure messages name
-// the rule that broke.
+// contend through two clients, as two nodes would.
 package conformance
 
 import (

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxtoken/wxtoken/internal/lockwait"
 	"github.com/wxtoken/wxtoken/lock"
 )
 
@@ -33,7 +34,7 @@ func TestLocker(t *testing.T, newLocker func(t *testing.T) lock.Locker, opts ...
 			wg.Go(func() {
 				actx, cancel := context.WithTimeout(ctx, 60*time.Second)
 				defer cancel()
-				lease, err := lock.Acquire(actx, l, p+"excl", 10*time.Second, lock.WithBackoff(time.Millisecond, 20*time.Millisecond))
+				lease, err := lockwait.Acquire(actx, l, p+"excl", 10*time.Second, lockwait.WithBackoff(time.Millisecond, 20*time.Millisecond))
 				if err != nil {
 					errs <- err
 					return

@@ -2,11 +2,8 @@ package conformance
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -166,22 +163,7 @@ type checker struct {
 
 // check calls the business API with tok and returns its errcode (0: OK).
 func (c checker) check(ctx context.Context, tok string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+wxsim.BusinessPath+"?access_token="+url.QueryEscape(tok), nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Errcode int `json:"errcode"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return 0, errors.Join(errors.New("undecodable business answer"), err)
-	}
-	return body.Errcode, nil
+	return wxsim.Check(ctx, c.hc, c.url, tok)
 }
 
 // newHTTPClient returns a client for business calls from conns callers.

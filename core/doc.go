@@ -32,9 +32,10 @@
 // one; otherwise it takes the fleet lock, reads the shared Cache again (the
 // previous holder may just have published), fetches from the Source,
 // writes the Cache while the lease still holds (FencedLease) and releases
-// the lock. The holder extends its lease while it works. Nodes that cannot
-// get the lock poll the Cache for the new token instead of calling
-// upstream.
+// the lock. The holder extends its lease while it works. A node that finds
+// the lock taken serves its token while it is usable (adopting the new one
+// at its next re-check); a node with nothing to serve polls the Cache for
+// the new token instead of calling upstream.
 //
 // Invalidate, the passive refresh, asks upstream whether a reported token
 // is really dead (Verifier) before replacing it, and counts the fetches it

@@ -24,6 +24,9 @@ type entry struct {
 	snap       atomic.Pointer[snapshot] // L1: read without locks on every Token call
 	refreshing atomic.Bool              // a background refresh is running
 	rechecking atomic.Bool              // a background re-check is running
+	// busyUntil (Unix ns, wall clock): another node held the lock when this
+	// one last tried to refresh a usable token; no new attempt before then.
+	busyUntil atomic.Int64
 
 	mu           sync.Mutex
 	heldErr      error     // last refresh failure, returned until heldUntil

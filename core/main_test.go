@@ -3,9 +3,9 @@ package core_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/wxtoken/wxtoken/internal/leakcheck"
 )
 
 // TestMain fails the package if a test leaves a goroutine running: every
 // Manager, server and background refresh must stop when closed.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/wxtoken/wxtoken/internal/backoff"
 	"github.com/wxtoken/wxtoken/lock"
 )
 
@@ -45,13 +46,55 @@ func (m *Manager) tokenSlow(ctx context.Context, e *entry) (Token, error) {
 // await joins (or starts) the refresh for w and waits for it within ctx.
 // The refresh itself runs detached from ctx, so one impatient caller does
 // not fail the others waiting on it.
+//
+// A caller with no usable token is patient with upstream outages: when the
+// refresh fails with an error that says upstream was briefly unavailable
+// (errcode -1, HTTP 5xx, a dropped connection), it waits for the next
+// attempt (or another node's token) for up to LockWait in all, within
+// ctx, instead of failing its business call. Other failures (a wrong
+// secret, a missing suite_ticket) answer at once, and are held.
 func (m *Manager) await(ctx context.Context, e *entry, w want) (Token, error) {
-	// A held failure answers at once, except to an explicit Refresh: that
-	// is someone saying the cause is gone (a ticket arrived, a secret was
-	// fixed).
-	if err := e.held(m.now()); err != nil && w.after.IsZero() {
-		return Token{}, err
+	if !w.after.IsZero() {
+		// An explicit Refresh or Invalidate: someone saying the cause is
+		// gone (a ticket arrived, a secret was fixed) or asking now.
+		return m.awaitFlight(ctx, e, w)
 	}
+	patience := time.Now().Add(m.cfg.LockWait)
+	for {
+		err := e.held(m.now())
+		if err == nil {
+			var tok Token
+			if tok, err = m.awaitFlight(ctx, e, w); err == nil {
+				return tok, nil
+			}
+		}
+		if !outage(err) || errors.Is(err, ErrClosed) || ctx.Err() != nil || !time.Now().Before(patience) {
+			return Token{}, err
+		}
+		if s := e.snap.Load(); s != nil && s.isUsable(m.now()) {
+			return s.tok, nil // another caller's refresh (or adoption) got one
+		}
+		if backoff.Sleep(ctx, outagePoll) != nil {
+			return Token{}, err
+		}
+	}
+}
+
+// outagePoll is how often a caller patient with an upstream outage looks
+// again; each look that finds the failure no longer held joins (or starts)
+// one refresh, which adopts another node's token before it asks upstream.
+const outagePoll = 20 * time.Millisecond
+
+// outage reports whether err says upstream was briefly unavailable: an
+// error that declares itself transient (see IsTransient), as APIError -1,
+// HTTPError 5xx and TransportError do.
+func outage(err error) bool {
+	var t interface{ Transient() bool }
+	return errors.As(err, &t) && t.Transient()
+}
+
+// awaitFlight joins (or starts) the refresh for w and waits for it.
+func (m *Manager) awaitFlight(ctx context.Context, e *entry, w want) (Token, error) {
 	ch := m.flights.DoChan(w.flightKey(e.id), func() (any, error) {
 		if !m.begin() {
 			return nil, ErrClosed
@@ -74,6 +117,9 @@ func (m *Manager) await(ctx context.Context, e *entry, w want) (Token, error) {
 // running. The flag is set before the goroutine starts, so a burst of
 // callers starts one goroutine, not one each.
 func (m *Manager) startBackgroundRefresh(e *entry) {
+	if time.Now().UnixNano() < e.busyUntil.Load() {
+		return // another node is refreshing; ask again a lock poll later
+	}
 	if !e.refreshing.CompareAndSwap(false, true) {
 		return
 	}

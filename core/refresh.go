@@ -22,6 +22,14 @@ const transientHold = time.Second
 
 var errStoreDown = errors.New("core: lock store unreachable")
 
+// storeDownAfter is how many lock attempts in a row must fail on the
+// store before it counts as down.
+const storeDownAfter = 2
+
+// errLockBusy: another node holds the lock while this one still has a
+// usable token to serve; it waits for nothing and serves that.
+var errLockBusy = errors.New("core: another node is refreshing")
+
 // refresh obtains a token that satisfies w: from the shared cache if
 // another node already published one, otherwise from upstream under the
 // fleet lock. It runs detached from any caller, bounded by the lock wait
@@ -124,10 +132,20 @@ func (m *Manager) take(e *entry, tok Token, w want) (Token, bool) {
 // lockOrAdopt takes the fleet lock, polling the shared cache between
 // attempts: a token another node publishes meanwhile is adopted and no
 // lease is returned. It gives up after the lock wait with ErrLockTimeout,
-// or with errStoreDown when the lock's store cannot be asked.
+// or with errStoreDown once the lock's store has failed two attempts in a
+// row (one slow answer under load is not an outage: treating it as one
+// would send every waiting node upstream on its own).
+//
+// A refresh whose node still holds a usable token (the background refresh
+// of a stale one) does not wait: when another node holds the lock, that
+// node is refreshing for the fleet, and this one adopts its token at its
+// next re-check. Only nodes with nothing to serve poll, so a fleet of any
+// size makes one lock attempt per node per refresh, not one per poll.
 func (m *Manager) lockOrAdopt(ctx context.Context, e *entry, st *store, w want) (*held, Token, error) {
 	start := time.Now()
 	deadline := start.Add(m.cfg.LockWait)
+	canServe := w.servesMeanwhile(e.snap.Load(), m.now())
+	storeFailures := 0 // in a row
 	for attempt := 0; ; attempt++ {
 		h, err := m.tryLock(ctx, e, st)
 		if err == nil {
@@ -139,11 +157,20 @@ func (m *Manager) lockOrAdopt(ctx context.Context, e *entry, st *store, w want) 
 		if ctx.Err() != nil {
 			return nil, Token{}, ctx.Err()
 		}
-		if !errors.Is(err, lock.ErrNotAcquired) {
+		if errors.Is(err, lock.ErrNotAcquired) {
+			storeFailures = 0
+			if canServe {
+				e.busyUntil.Store(time.Now().Add(lockPoll.Max).UnixNano())
+				return nil, Token{}, errLockBusy
+			}
+		} else if storeFailures++; storeFailures >= storeDownAfter || canServe {
 			return nil, Token{}, fmt.Errorf("%w: %w", errStoreDown, err)
 		}
 		wait := min(lockPoll.Delay(attempt), time.Until(deadline))
 		if wait <= 0 {
+			if storeFailures > 0 {
+				return nil, Token{}, fmt.Errorf("%w: %w", errStoreDown, err)
+			}
 			m.observe(EventLockWait, e.id, time.Since(start), ErrLockTimeout)
 			return nil, Token{}, ErrLockTimeout
 		}
@@ -298,7 +325,7 @@ func (m *Manager) fallback(e *entry, w want, err error) (Token, error) {
 func (m *Manager) degradedRefresh(ctx context.Context, e *entry, st *store, w want, cause error) (Token, error) {
 	now := m.now()
 	s := e.snap.Load()
-	if w.reject == "" && w.after.IsZero() && s.isUsable(now) {
+	if w.servesMeanwhile(s, now) {
 		return s.tok, nil
 	}
 	e.mu.Lock()

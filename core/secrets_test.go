@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -40,7 +41,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"timeout": func(sim *wxsim.Server) (core.Source, string) {
 			sim.InjectFault(wxsim.Fault{Latency: 2 * time.Second})
 			return wechat.OfficialAccount(testApp, testSecret, wechat.WithBaseURL(sim.URL),
-				wechat.WithHTTPClient(wechat.DefaultHTTPClient(100*time.Millisecond))), testSecret
+				wechat.WithHTTPClient(&http.Client{Timeout: 100 * time.Millisecond})), testSecret
 		},
 		"bad base URL": func(*wxsim.Server) (core.Source, string) {
 			return wechat.OfficialAccount(testApp, testSecret, wechat.WithBaseURL("http://in valid")), testSecret

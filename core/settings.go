@@ -59,8 +59,10 @@ type Settings struct {
 	// its upstream call runs, so a dead holder is outlived after LockTTL.
 	LockTTL time.Duration `yaml:"lock_ttl"`
 	// LockWait: how long a node with no usable token waits for another
-	// node's refresh. Must exceed LockTTL, so a holder that died is
-	// outlived.
+	// node's refresh, and how long a caller with no usable token waits out
+	// an upstream outage (errcode -1, HTTP 5xx, dropped connections) before
+	// it gets upstream's error. Must exceed LockTTL, so a holder that died
+	// is outlived.
 	LockWait time.Duration `yaml:"lock_wait"`
 	// CacheTimeout bounds each call to the shared cache.
 	CacheTimeout time.Duration `yaml:"cache_timeout"`

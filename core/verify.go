@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/wxtoken/wxtoken/internal/beijing"
 )
 
 // maxVerifyWindow caps how long one confirmation of a token answers
@@ -17,9 +19,6 @@ const maxVerifyWindow = 5 * time.Minute
 // wide. WeChat allows get_api_domain_ip about 1000 calls a day; half of
 // that is left for the account's own use.
 const probeBudget = 500
-
-// beijing is the time zone WeChat's daily quotas reset in.
-var beijing = time.FixedZone("CST", 8*3600)
 
 // ledger is the fleet-wide record of one credential's invalidations for a
 // day, kept in the shared cache under the credential's state prefix. It is
@@ -54,7 +53,7 @@ func ledgerKey(e *entry) string { return e.statePrefix + "invalidations" }
 // readLedger returns today's ledger; a missing, corrupt or unreadable one
 // counts as empty.
 func (m *Manager) readLedger(ctx context.Context, e *entry, st *store, now time.Time) ledger {
-	day := now.In(beijing).Format(time.DateOnly)
+	day := beijing.Day(now)
 	var l ledger
 	cctx, cancel := context.WithTimeout(ctx, m.cfg.CacheTimeout)
 	defer cancel()

@@ -13,7 +13,7 @@ import (
 )
 
 // ErrNotAcquired is returned by TryLock when another owner holds the lock.
-// It is returned at once: TryLock never waits. Use Acquire to wait.
+// It is returned at once: TryLock never waits. A caller that must wait retries (the Manager waits for the token instead).
 var ErrNotAcquired = errors.New("lock: held by another owner")
 
 // ErrInvalidTTL is returned by TryLock and Extend for a ttl that is not

@@ -28,7 +28,7 @@ func (nopCloser) Close() error { return nil }
 func OpenCache(raw string) (core.Cache, io.Closer, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cache URL: cannot parse (%s)", redactURL(raw))
+		return nil, nil, fmt.Errorf("cache URL: cannot parse (%s)", RedactURL(raw))
 	}
 	hosts := strings.Split(u.Host, ",")
 	switch u.Scheme {
@@ -42,7 +42,7 @@ func OpenCache(raw string) (core.Cache, io.Closer, error) {
 	case "redis", "rediss":
 		opt, err := redis.ParseURL(raw)
 		if err != nil {
-			return nil, nil, fmt.Errorf("cache URL %s: %v", redactURL(raw), err)
+			return nil, nil, fmt.Errorf("cache URL %s: %v", RedactURL(raw), err)
 		}
 		opt.ContextTimeoutEnabled = true
 		c := redis.NewClient(opt)
@@ -55,7 +55,7 @@ func OpenCache(raw string) (core.Cache, io.Closer, error) {
 		pass, _ := u.User.Password()
 		master := strings.Trim(u.Path, "/")
 		if master == "" {
-			return nil, nil, fmt.Errorf("cache URL %s: name the master: redis+sentinel://h1,h2/mymaster", redactURL(raw))
+			return nil, nil, fmt.Errorf("cache URL %s: name the master: redis+sentinel://h1,h2/mymaster", RedactURL(raw))
 		}
 		c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: master, SentinelAddrs: hosts, Password: pass, ContextTimeoutEnabled: true})
 		return redisbackend.New(c), c, nil
@@ -66,15 +66,17 @@ func OpenCache(raw string) (core.Cache, io.Closer, error) {
 	case "etcd":
 		cli, err := clientv3.New(clientv3.Config{Endpoints: hosts, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 		if err != nil {
-			return nil, nil, fmt.Errorf("cache URL %s: %v", redactURL(raw), err)
+			return nil, nil, fmt.Errorf("cache URL %s: %v", RedactURL(raw), err)
 		}
 		return etcdbackend.New(cli), cli, nil
 	}
-	return nil, nil, fmt.Errorf("cache URL %s: unknown scheme %q", redactURL(raw), u.Scheme)
+	return nil, nil, fmt.Errorf("cache URL %s: unknown scheme %q", RedactURL(raw), u.Scheme)
 }
 
 // redactURL drops any password from a URL for error messages.
-func redactURL(raw string) string {
+// RedactURL returns a URL fit for logs and reports: its password, if it
+// has one, replaced by "xxxxx".
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"

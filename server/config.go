@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -117,7 +118,7 @@ func LoadConfig(path string) (Config, error) {
 }
 
 // ParseConfig reads a YAML config.
-func ParseConfig(r interface{ Read([]byte) (int, error) }) (Config, error) {
+func ParseConfig(r io.Reader) (Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(r)
 	dec.KnownFields(true)
@@ -165,7 +166,7 @@ func (c *Config) Validate() error {
 	if len(c.Clients) == 0 && !c.InsecureNoAuth {
 		errs = append(errs, errors.New("no clients: add client keys, or set insecure_no_auth (loopback only)"))
 	}
-	if c.InsecureNoAuth && !IsLoopback(c.Listen) {
+	if c.InsecureNoAuth && !isLoopback(c.Listen) {
 		errs = append(errs, fmt.Errorf("insecure_no_auth is allowed only on a loopback address, not %q", c.Listen))
 	}
 	names := map[string]bool{}
@@ -231,8 +232,8 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// IsLoopback reports whether a listen address binds only loopback.
-func IsLoopback(addr string) bool {
+// isLoopback reports whether a listen address binds only loopback.
+func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false

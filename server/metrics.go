@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/beijing"
 	"github.com/wxtoken/wxtoken/wechat"
 )
 
@@ -72,8 +73,6 @@ func (st *stats) get(id string) credStats {
 	return credStats{}
 }
 
-var beijing = time.FixedZone("CST", 8*3600)
-
 func (st *stats) fetched(id string, err error, now time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -82,7 +81,7 @@ func (st *stats) fetched(id string, err error, now time.Time) {
 		c = &credStats{}
 		st.by[id] = c
 	}
-	if day := now.In(beijing).Format(time.DateOnly); c.day != day {
+	if day := beijing.Day(now); c.day != day {
 		c.day, c.callsToday = day, 0
 	}
 	c.callsToday++

@@ -284,10 +284,19 @@ func TestNoUsableTokenIs503(t *testing.T) {
 	dead := httptest.NewServer(nil)
 	deadURL := dead.URL
 	dead.Close()
-	e := newEnv(t, func(c *server.Config) { c.Upstream.WeChat = deadURL })
+	// A caller waits out an upstream outage for up to lock_wait, then gets
+	// 503 (short settings keep the test fast).
+	e := newEnv(t, func(c *server.Config) {
+		c.Upstream.WeChat, c.Upstream.Timeout = deadURL, time.Second
+		c.LockTTL, c.LockWait = time.Second, 2*time.Second
+	})
+	start := time.Now()
 	code, body := e.do("GET", "/v1/token/shop", billingKey, nil)
 	if code != 503 || decode(t, body).Errcode != server.CodeUnavailable {
 		t.Fatalf("upstream unreachable: %d %s, want 503", code, body)
+	}
+	if d := time.Since(start); d < 2*time.Second || d > 10*time.Second {
+		t.Fatalf("503 after %v, want after about lock_wait (2s)", d)
 	}
 }
 

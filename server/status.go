@@ -37,7 +37,7 @@ type statusPage struct {
 // upstream calls today against the daily limit.
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
-	page := statusPage{Now: now.UTC().Format(time.RFC3339), Uptime: since(s.started, now), Cache: redactURL(s.cfg.Cache)}
+	page := statusPage{Now: now.UTC().Format(time.RFC3339), Uptime: since(s.started, now), Cache: RedactURL(s.cfg.Cache)}
 	for _, a := range s.order {
 		row := statusRow{ID: a.ID, Kind: a.Kind, Account: a.AppID, DailyLimit: a.DailyLimit, State: "none", Age: "-", Left: "-", LastRefresh: "-"}
 		switch a.Kind {

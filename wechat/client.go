@@ -51,14 +51,8 @@ type client struct {
 	secrets []string
 }
 
-// DefaultHTTPClient returns the http.Client a Source uses when none is
-// given, with its own timeout.
-func DefaultHTTPClient(timeout time.Duration) *http.Client {
-	return &http.Client{Timeout: timeout}
-}
-
 func newClient(defaultBase string, opts []Option, secrets ...string) client {
-	c := client{base: defaultBase, hc: DefaultHTTPClient(DefaultTimeout)}
+	c := client{base: defaultBase, hc: &http.Client{Timeout: DefaultTimeout}}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -96,28 +90,28 @@ func (c client) call(ctx context.Context, now func() time.Time, method, path str
 	return core.Token{Value: value, ExpiresAt: start.Add(expiresIn), IssuedAt: start}, nil
 }
 
-// ProbePath is the endpoint Verify asks: it exists on WeChat and WeCom
+// probePath is the endpoint Verify asks: it exists on WeChat and WeCom
 // alike, takes only an access_token, and spends none of the token quota
 // (its own is about 1000 calls a day, of which the Manager uses at most
 // half).
-const ProbePath = "/cgi-bin/get_api_domain_ip"
+const probePath = "/cgi-bin/get_api_domain_ip"
 
 // verify asks upstream whether it accepts token: true for a normal answer,
 // false for an errcode that says the token is invalid or expired, and an
 // error for anything else (upstream could not tell).
 func (c client) verify(ctx context.Context, token string) (bool, error) {
-	raw, err := c.roundTrip(ctx, http.MethodGet, ProbePath, url.Values{"access_token": {token}}, nil)
+	raw, err := c.roundTrip(ctx, http.MethodGet, probePath, url.Values{"access_token": {token}}, nil)
 	if err != nil {
 		return false, err
 	}
 	var e envelope
 	if err := json.Unmarshal(raw, &e); err != nil {
-		return false, fmt.Errorf("wechat: %s: malformed answer: %w", ProbePath, err)
+		return false, fmt.Errorf("wechat: %s: malformed answer: %w", probePath, err)
 	}
 	if e.Errcode == nil || *e.Errcode == 0 {
 		return true, nil
 	}
-	ae := &APIError{Endpoint: ProbePath, Code: *e.Errcode, Msg: c.redact(e.Errmsg)}
+	ae := &APIError{Endpoint: probePath, Code: *e.Errcode, Msg: c.redact(e.Errmsg)}
 	if IsTokenError(ae) {
 		return false, nil
 	}

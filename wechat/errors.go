@@ -3,8 +3,6 @@ package wechat
 import (
 	"errors"
 	"fmt"
-
-	"github.com/wxtoken/wxtoken/core"
 )
 
 // Errcodes that say the access_token a business API was given is bad: the
@@ -84,10 +82,6 @@ func IsTokenError(err error) bool {
 	}
 	return false
 }
-
-// IsTransient reports whether err is worth retrying soon; see
-// core.IsTransient.
-func IsTransient(err error) bool { return core.IsTransient(err) }
 
 // Code returns the errcode inside err, or 0 when err is not an APIError.
 func Code(err error) int {

@@ -242,7 +242,7 @@ func TestErrorClassification(t *testing.T) {
 		if got := wechat.IsTokenError(c.err); got != c.token {
 			t.Errorf("IsTokenError(%v) = %v", c.err, got)
 		}
-		if got := wechat.IsTransient(c.err); got != c.transient {
+		if got := core.IsTransient(c.err); got != c.transient {
 			t.Errorf("IsTransient(%v) = %v", c.err, got)
 		}
 	}

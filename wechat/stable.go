@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/beijing"
 )
 
 // Limits of force_refresh on /cgi-bin/stable_token.
@@ -21,9 +22,6 @@ const (
 // exceed its daily quota or come sooner than 30 s after the previous one.
 // It wraps no APIError: the call was not made.
 var ErrForceRefreshQuota = errors.New("wechat: stable_token force_refresh quota")
-
-// beijing is the timezone WeChat's daily quotas reset in.
-var beijing = time.FixedZone("CST", 8*3600)
 
 // StableSource fetches from POST /cgi-bin/stable_token. In normal mode it
 // returns the live token while it is valid (upstream renews it 5 minutes
@@ -102,7 +100,7 @@ type forceLedger struct {
 // under the fleet lock, so read-then-write here is not racy.
 func (s *StableSource) spendForce(ctx context.Context, req core.FetchRequest) error {
 	now := s.now()
-	day := now.In(beijing).Format(time.DateOnly)
+	day := beijing.Day(now)
 	var l forceLedger
 	key := req.StatePrefix + "force_refresh"
 	if req.State != nil {

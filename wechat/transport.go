@@ -19,6 +19,9 @@ const maxInspectBytes = 1 << 20
 // answers 40001, 40014 or 42001 it reports the token with Invalidate (one
 // upstream refresh for the whole fleet) and sends the request once more
 // with the new token.
+//
+//	hc := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "shop"}}
+//	resp, err := hc.Post("https://api.weixin.qq.com/cgi-bin/message/custom/send", "application/json", body)
 type Transport struct {
 	// Tokens gives the token: a core.Manager, with any Source (including
 	// client.Source, which reads from a remote wxtoken serve).
@@ -27,14 +30,6 @@ type Transport struct {
 	Key string
 	// Base sends the requests; nil means http.DefaultTransport.
 	Base http.RoundTripper
-}
-
-// TransportFor returns a Transport over base (nil: http.DefaultTransport).
-//
-//	hc := &http.Client{Transport: wechat.TransportFor(m, "shop", nil)}
-//	resp, err := hc.Post("https://api.weixin.qq.com/cgi-bin/message/custom/send", "application/json", body)
-func TransportFor(tokens core.Tokens, key string, base http.RoundTripper) *Transport {
-	return &Transport{Tokens: tokens, Key: key, Base: base}
 }
 
 // RoundTrip implements http.RoundTripper. A request with a body is retried

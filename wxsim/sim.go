@@ -19,6 +19,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/wxtoken/wxtoken/internal/beijing"
 )
 
 // Defaults mirror upstream.
@@ -139,11 +141,9 @@ type dayCounter struct {
 	last  time.Time
 }
 
-var beijing = time.FixedZone("CST", 8*3600)
-
 // bump counts one event today and returns the count before it.
 func (c *dayCounter) bump(now time.Time) int {
-	day := now.In(beijing).Format(time.DateOnly)
+	day := beijing.Day(now)
 	if c.day != day {
 		c.day, c.count = day, 0
 	}

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 top=$(git rev-parse --show-toplevel)
 eval "$("$top/scripts/build-test-images")" # the Redis image, from Debian's binary
-CGO_ENABLED=0 go build -o wxtoken "$top/cmd/wxtoken"
+CGO_ENABLED=0 go build -o wxtoken "$top/server/cmd/wxtoken"
 docker build -q -t wxtoken-local/wxtoken:dev . >/dev/null
 rm -f wxtoken
 export WXTOKEN_REDIS_IMAGE

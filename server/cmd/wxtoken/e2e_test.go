@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/conformance"
-	"github.com/wxtoken/wxtoken/internal/containertest"
+	"github.com/wxtoken/wxtoken/internal/localserver"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
 
@@ -219,7 +219,7 @@ func TestEndToEndThreeServersOnRedis(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
-	redisSrv := containertest.Redis(t)
+	redisSrv := localserver.T(t, localserver.Redis)
 	sim := wxsim.NewServer(wxsim.WithLifetime(e2eLifetime), wxsim.WithOverlap(2*time.Second))
 	defer sim.Close()
 	sim.AddApp("wxe2e", "e2e-secret")

@@ -1,6 +1,6 @@
 // Command wxtoken runs the central token server (serve), a simulator of
-// the WeChat and WeCom token endpoints (sim), and a one-shot token fetch
-// (token).
+// the WeChat and WeCom token endpoints (sim), a one-shot token fetch
+// (token), and a fleet proof with fault injection (farm).
 package main
 
 import (
@@ -29,7 +29,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newSimCmd(), newTokenCmd())
+	root.AddCommand(newServeCmd(), newSimCmd(), newTokenCmd(), newFarmCmd(), newFarmNodeCmd())
 	return root
 }
 

@@ -8,7 +8,7 @@ import (
 
 	redisbackend "github.com/wxtoken/wxtoken/backends/redis"
 	"github.com/wxtoken/wxtoken/conformance"
-	"github.com/wxtoken/wxtoken/internal/containertest"
+	"github.com/wxtoken/wxtoken/integration/containertest"
 )
 
 // suites runs the three conformance suites, each client made by newClient.

@@ -8,7 +8,7 @@ import (
 
 	memcachebackend "github.com/wxtoken/wxtoken/backends/memcache"
 	"github.com/wxtoken/wxtoken/conformance"
-	"github.com/wxtoken/wxtoken/internal/containertest"
+	"github.com/wxtoken/wxtoken/integration/containertest"
 )
 
 // memcached keeps whole seconds, plus one for its once-a-second clock.

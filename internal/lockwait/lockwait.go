@@ -1,4 +1,8 @@
-package lock
+// Package lockwait waits for a lock.Locker: Acquire calls TryLock until it
+// succeeds. The Manager never needs it (a node that finds the refresh lock
+// taken waits for the token, not for the lock); the conformance suites and
+// fault tests use it to check mutual exclusion.
+package lockwait
 
 import (
 	"context"
@@ -7,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/internal/backoff"
+	"github.com/wxtoken/wxtoken/lock"
 )
 
 // Default retry delays of Acquire: short first, since the holder of a token
@@ -33,10 +38,10 @@ func WithBackoff(min, max time.Duration) AcquireOption {
 }
 
 // Acquire calls TryLock until it succeeds, fails with an error other than
-// ErrNotAcquired, or ctx ends. Between attempts it sleeps with capped,
+// lock.ErrNotAcquired, or ctx ends. Between attempts it sleeps with capped,
 // jittered exponential backoff. When ctx ends first, the error wraps both
-// ErrNotAcquired and ctx's error.
-func Acquire(ctx context.Context, l Locker, name string, ttl time.Duration, opts ...AcquireOption) (Lease, error) {
+// lock.ErrNotAcquired and ctx's error.
+func Acquire(ctx context.Context, l lock.Locker, name string, ttl time.Duration, opts ...AcquireOption) (lock.Lease, error) {
 	p := backoff.Policy{Min: DefaultMinBackoff, Max: DefaultMaxBackoff}
 	for _, o := range opts {
 		o(&p)
@@ -49,7 +54,7 @@ func Acquire(ctx context.Context, l Locker, name string, ttl time.Duration, opts
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, notAcquired(name, attempt, ctxErr)
 		}
-		if !errors.Is(err, ErrNotAcquired) {
+		if !errors.Is(err, lock.ErrNotAcquired) {
 			return nil, err
 		}
 		if err := backoff.Sleep(ctx, p.Delay(attempt)); err != nil {
@@ -59,5 +64,5 @@ func Acquire(ctx context.Context, l Locker, name string, ttl time.Duration, opts
 }
 
 func notAcquired(name string, attempt int, ctxErr error) error {
-	return fmt.Errorf("%w: %q after %d attempts: %w", ErrNotAcquired, name, attempt+1, ctxErr)
+	return fmt.Errorf("%w: %q after %d attempts: %w", lock.ErrNotAcquired, name, attempt+1, ctxErr)
 }

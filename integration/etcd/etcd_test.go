@@ -13,7 +13,8 @@ import (
 
 	etcdbackend "github.com/wxtoken/wxtoken/backends/etcd"
 	"github.com/wxtoken/wxtoken/conformance"
-	"github.com/wxtoken/wxtoken/internal/containertest"
+	"github.com/wxtoken/wxtoken/integration/containertest"
+	"github.com/wxtoken/wxtoken/internal/lockwait"
 	"github.com/wxtoken/wxtoken/lock"
 )
 
@@ -68,7 +69,7 @@ func lockingSurvivesKill(t *testing.T, members []*containertest.Server) {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				actx, acancel := context.WithTimeout(ctx, 3*time.Second)
-				lease, err := lock.Acquire(actx, l, "wxtoken-kill-test", 5*time.Second, lock.WithBackoff(5*time.Millisecond, 50*time.Millisecond))
+				lease, err := lockwait.Acquire(actx, l, "wxtoken-kill-test", 5*time.Second, lockwait.WithBackoff(5*time.Millisecond, 50*time.Millisecond))
 				acancel()
 				if err != nil {
 					continue // a request to the dead member: try again

@@ -1,4 +1,4 @@
-package client_test
+package server_test
 
 import (
 	"context"
@@ -72,7 +72,7 @@ func TestRemoteSourceAndTransport(t *testing.T) {
 	if err := m.Register("biz", client.Source(hs.URL, "biz", clientKey)); err != nil {
 		t.Fatal(err)
 	}
-	hc := &http.Client{Transport: wechat.TransportFor(m, "biz", nil)}
+	hc := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "biz"}}
 	if code := businessCall(t, hc, sim.URL); code != 0 {
 		t.Fatalf("first business call: errcode %d", code)
 	}
@@ -110,7 +110,7 @@ func TestTransportWithEmbeddedManager(t *testing.T) {
 	m := core.New(core.WithLogger(quiet()))
 	defer m.Close()
 	m.Register("emb", wechat.OfficialAccount("wxemb", "emb-secret", wechat.WithBaseURL(sim.URL)))
-	hc := &http.Client{Transport: wechat.TransportFor(m, "emb", nil)}
+	hc := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "emb"}}
 	if code := businessCall(t, hc, sim.URL); code != 0 {
 		t.Fatal(code)
 	}
@@ -148,7 +148,7 @@ func TestTransportReplaysBody(t *testing.T) {
 	m := core.New(core.WithLogger(quiet()))
 	defer m.Close()
 	m.Register("k", src)
-	hc := &http.Client{Transport: wechat.TransportFor(m, "k", nil)}
+	hc := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "k"}}
 	resp, err := hc.Post(api.URL+"/cgi-bin/message/custom/send?x=1", "application/json", strings.NewReader(`{"msg":"hi"}`))
 	if err != nil {
 		t.Fatal(err)

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wxtoken/wxtoken/internal/containertest"
+	"github.com/wxtoken/wxtoken/integration/containertest"
 )
 
-// TestComposeExample runs run.sh: three wxtoken serve containers on one
+// TestComposeExample runs examples/compose/run.sh: three wxtoken serve containers on one
 // Redis container with the simulator, from images built here.
 func TestComposeExample(t *testing.T) {
 	if testing.Short() {
@@ -22,7 +22,7 @@ func TestComposeExample(t *testing.T) {
 		}
 		t.Skip("no docker-compose")
 	}
-	out, err := exec.Command("./run.sh").CombinedOutput()
+	out, err := exec.Command("../../examples/compose/run.sh").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "PASS:") {
 		t.Fatalf("run.sh: %v\n%s", err, out)
 	}

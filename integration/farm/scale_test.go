@@ -1,0 +1,73 @@
+package farm_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxtoken/wxtoken/integration/containertest"
+	"github.com/wxtoken/wxtoken/server/farm"
+)
+
+// A fleet on a 3-master Redis Cluster in containers: every node has its
+// own cluster client. By default 100 nodes through three lifetimes of 4 s
+// (what CI runs); WXTOKEN_FARM_NODES=1000 WXTOKEN_FARM_LIFETIME=10s
+// WXTOKEN_FARM_DURATION=55s is the scale run in docs/benchmarks.md, and
+// WXTOKEN_FARM_LOCAL_TTL sets how often each node re-reads the store.
+func TestFarmOnRedisCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("farm skipped in -short mode")
+	}
+	nodes := envInt(t, "WXTOKEN_FARM_NODES", 100)
+	life := envDuration(t, "WXTOKEN_FARM_LIFETIME", 4*time.Second)
+	d := envDuration(t, "WXTOKEN_FARM_DURATION", 3*life+life/2)
+	settings := farm.Scaled(life)
+	settings.LocalTTL = envDuration(t, "WXTOKEN_FARM_LOCAL_TTL", settings.LocalTTL)
+	cluster := containertest.RedisCluster(t, 3)
+	var addrs []string
+	for _, s := range cluster {
+		addrs = append(addrs, s.Addr)
+	}
+	rep, _, err := farm.Run(context.Background(), farm.Config{
+		Nodes: nodes, Workers: 1, Pace: 100 * time.Millisecond,
+		Lifetime: life, Overlap: life / 8, Duration: d, Settings: settings,
+		Cache: "redis+cluster://" + strings.Join(addrs, ","),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bytes.Buffer
+	_ = rep.WriteTable(&table)
+	t.Log("\n" + table.String())
+	if !rep.OK() {
+		t.Fatalf("rule: zero failed business calls and upstream calls within the allowance; failed %v", rep.Failed)
+	}
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
+}
+
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		t.Fatalf("%s=%q: want a positive duration", name, v)
+	}
+	return d
+}

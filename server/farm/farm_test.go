@@ -1,0 +1,158 @@
+package farm_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/localserver"
+	"github.com/wxtoken/wxtoken/server/farm"
+)
+
+// Short farms, one per fault: 4 nodes x 4 workers through about three and
+// a half lifetimes of 2 s. Each must end with zero failed business calls
+// and no credential asked more than the ideal plus what the fault must
+// cost; the table goes to the test log.
+const (
+	testLife = 2 * time.Second
+	testRun  = 7 * time.Second
+)
+
+func quickFarm(t *testing.T, cfg farm.Config) *farm.Report {
+	t.Helper()
+	cfg.Nodes, cfg.Workers = 4, 4
+	cfg.Lifetime, cfg.Overlap, cfg.Duration = testLife, testLife/4, testRun
+	if cfg.Pace == 0 {
+		cfg.Pace = 5 * time.Millisecond
+	}
+	var log bytes.Buffer
+	rep, tl, err := farm.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteTable(&log); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + log.String())
+	if !rep.OK() {
+		t.Fatalf("rule: zero failed business calls and upstream calls within the allowance; failed %v", rep.Failed)
+	}
+	if tl == nil || len(tl.Gens) != cfg.Nodes {
+		t.Fatal("no timeline")
+	}
+	if rep.GoroutinesEnd > rep.GoroutinesStart+2 {
+		t.Fatalf("goroutines %d at the start, %d at the end: the farm leaks", rep.GoroutinesStart, rep.GoroutinesEnd)
+	}
+	return rep
+}
+
+func TestFarmNoFault(t *testing.T) {
+	rep := quickFarm(t, farm.Config{Credentials: []string{farm.KindOfficial, farm.KindWeCom}})
+	for _, c := range rep.Credentials {
+		if c.Billed() < c.Ideal-1 {
+			t.Errorf("%s: %d upstream calls, ideal %d: the farm did not keep the token fresh", c.Identity, c.Billed(), c.Ideal)
+		}
+	}
+}
+
+func TestFarmKillHolder(t *testing.T) {
+	rep := quickFarm(t, farm.Config{Faults: []farm.Fault{{Kind: farm.KillHolder, At: testLife}}})
+	if len(rep.Killed) != 1 {
+		t.Fatalf("killed %v, want one node", rep.Killed)
+	}
+}
+
+func TestFarmRevoke(t *testing.T) {
+	rep := quickFarm(t, farm.Config{Faults: []farm.Fault{{Kind: farm.Revoke, At: testLife * 3 / 2}}})
+	if rep.Refused == 0 {
+		t.Fatal("no business call saw the revoked token: the fault did nothing")
+	}
+}
+
+func TestFarmSpurious(t *testing.T) {
+	rep := quickFarm(t, farm.Config{Faults: []farm.Fault{{Kind: farm.Spurious, At: testLife / 2, For: testLife * 2, Rate: 0.05}}})
+	if rep.SpuriousSent == 0 || rep.Events["spurious"] == 0 {
+		t.Fatalf("spurious reports sent %d, seen as spurious %d: the fault did nothing", rep.SpuriousSent, rep.Events["spurious"])
+	}
+}
+
+func TestFarmUpstreamLatency(t *testing.T) {
+	quickFarm(t, farm.Config{Faults: []farm.Fault{{Kind: farm.UpstreamLatency, At: testLife / 2, For: testLife * 2, Latency: 300 * time.Millisecond}}})
+}
+
+func TestFarmUpstreamErrors(t *testing.T) {
+	rep := quickFarm(t, farm.Config{Faults: []farm.Fault{{Kind: farm.UpstreamErrors, At: testLife, Count: 2}}})
+	if c := rep.Credentials[0]; c.Calls <= c.Issued {
+		t.Fatalf("calls %d, issued %d: the error burst never reached a node", c.Calls, c.Issued)
+	}
+}
+
+func TestFarmSkew(t *testing.T) {
+	quickFarm(t, farm.Config{Faults: []farm.Fault{
+		{Kind: farm.Skew, Node: 1, Skew: testLife / 10},
+		{Kind: farm.Skew, Node: 2, Skew: -testLife / 10},
+	}})
+}
+
+func TestFarmPauseStore(t *testing.T) {
+	srv := localserver.T(t, localserver.Redis)
+	rep := quickFarm(t, farm.Config{Cache: "redis://" + srv.Addr + "/0", StoreControl: farm.ProcessControl{Pid: srv.Pid()},
+		Faults: []farm.Fault{{Kind: farm.PauseStore, At: testLife, For: testLife / 2}}})
+	if rep.Events["cache_error"] == 0 && rep.Events["degraded"] == 0 {
+		t.Fatal("no node noticed the paused store: the fault did nothing")
+	}
+}
+
+func TestParseFault(t *testing.T) {
+	good := map[string]farm.Fault{
+		"kill-holder 30s":                {Kind: farm.KillHolder, At: 30 * time.Second},
+		"pause-store 4s@30s":             {Kind: farm.PauseStore, At: 30 * time.Second, For: 4 * time.Second},
+		"skew 3=-60s":                    {Kind: farm.Skew, Node: 3, Skew: -time.Minute},
+		"upstream-latency 800ms@20s+10s": {Kind: farm.UpstreamLatency, At: 20 * time.Second, For: 10 * time.Second, Latency: 800 * time.Millisecond},
+		"upstream-errors 5@50s":          {Kind: farm.UpstreamErrors, At: 50 * time.Second, Count: 5},
+		"revoke 1m":                      {Kind: farm.Revoke, At: time.Minute},
+		"spurious 0.01@10s":              {Kind: farm.Spurious, At: 10 * time.Second, Rate: 0.01},
+	}
+	for in, want := range good {
+		kind, spec, _ := strings.Cut(in, " ")
+		got, err := farm.ParseFault(farm.FaultKind(kind), spec)
+		if err != nil || got != want {
+			t.Errorf("ParseFault(%s) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"kill-holder soon", "pause-store 4s", "skew 3", "skew x=1s", "upstream-errors 5@50s+1s",
+		"spurious lots@1s", "upstream-latency @1s", "melt 1s"} {
+		kind, spec, _ := strings.Cut(in, " ")
+		if _, err := farm.ParseFault(farm.FaultKind(kind), spec); err == nil || !strings.Contains(err.Error(), "farm:") {
+			t.Errorf("ParseFault(%s) = %v, want an error naming the flag", in, err)
+		}
+	}
+}
+
+func TestConfigRefusedNamingTheField(t *testing.T) {
+	for _, c := range []struct {
+		cfg  farm.Config
+		want string
+	}{
+		{farm.Config{Credentials: []string{"minigame"}}, "credential kind"},
+		{farm.Config{Upstream: "http://127.0.0.1:1", Faults: []farm.Fault{{Kind: farm.Revoke, At: time.Second}}}, "built-in simulator"},
+		{farm.Config{Faults: []farm.Fault{{Kind: farm.PauseStore, At: time.Second, For: time.Second}}}, "pause"},
+		{farm.Config{Faults: []farm.Fault{{Kind: farm.Skew, Node: 99, Skew: time.Second}}}, "no node 99"},
+		{farm.Config{Duration: time.Second, Faults: []farm.Fault{{Kind: farm.Revoke, At: time.Minute}}}, "outside the run"},
+		{farm.Config{Settings: shortLockWait()}, "lock_wait"},
+	} {
+		_, _, err := farm.Run(context.Background(), c.cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Run(%+v) = %v, want an error about %q", c.cfg, err, c.want)
+		}
+	}
+}
+
+func shortLockWait() core.Settings {
+	s := farm.Scaled(time.Second)
+	s.LockWait = s.LockTTL / 2
+	return s
+}

@@ -1,0 +1,157 @@
+package farm
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/lock"
+)
+
+// errKilled is what a killed node's store client answers: the process it
+// stands for is gone, so nothing it asks reaches the store.
+var errKilled = errors.New("farm: node killed")
+
+// storeOps counts the store operations of this process's nodes, per
+// second of the run.
+type storeOps struct {
+	start   time.Time
+	buckets []atomic.Int64 // one per second of the run
+}
+
+func newStoreOps(start time.Time, d time.Duration) *storeOps {
+	return &storeOps{start: start, buckets: make([]atomic.Int64, int(d/time.Second)+2)}
+}
+
+func (o *storeOps) add() {
+	if i := int(time.Since(o.start) / time.Second); i >= 0 && i < len(o.buckets) {
+		o.buckets[i].Add(1)
+	}
+}
+
+// meteredStore is one node's client of the shared store: it counts every
+// operation, knows whether the node holds a refresh lease, and can be
+// killed, after which it answers errKilled without touching the store (a
+// lease it held stays in the store until its TTL runs out, as a process
+// killed with SIGKILL leaves it).
+type meteredStore struct {
+	cache   core.Cache
+	locker  lock.Locker
+	ops     *storeOps
+	killed  atomic.Bool
+	holding atomic.Int32
+	onHold  func(holding bool) // called when the node takes its first lease or drops its last
+}
+
+func newMeteredStore(c core.Cache, ops *storeOps, onHold func(bool)) *meteredStore {
+	l, _ := c.(lock.Locker)
+	return &meteredStore{cache: c, locker: l, ops: ops, onHold: onHold}
+}
+
+// lockerless wraps a store that brings no Locker of its own: the Manager
+// then serialises refreshes within the process only, as it would for the
+// real store.
+type lockerless struct{ s *meteredStore }
+
+func (l lockerless) Get(ctx context.Context, key string) (string, error) { return l.s.Get(ctx, key) }
+func (l lockerless) Remove(ctx context.Context, key string) error        { return l.s.Remove(ctx, key) }
+func (l lockerless) Set(ctx context.Context, key, value string, ttl time.Duration) error {
+	return l.s.Set(ctx, key, value, ttl)
+}
+
+// backend returns the value to hand the Manager: a Cache, and a Locker only
+// when the store has one.
+func (s *meteredStore) backend() core.Cache {
+	if s.locker == nil {
+		return lockerless{s}
+	}
+	return s
+}
+
+func (s *meteredStore) Get(ctx context.Context, key string) (string, error) {
+	if s.killed.Load() {
+		return "", errKilled
+	}
+	s.ops.add()
+	return s.cache.Get(ctx, key)
+}
+
+func (s *meteredStore) Set(ctx context.Context, key, value string, ttl time.Duration) error {
+	if s.killed.Load() {
+		return errKilled
+	}
+	s.ops.add()
+	return s.cache.Set(ctx, key, value, ttl)
+}
+
+func (s *meteredStore) Remove(ctx context.Context, key string) error {
+	if s.killed.Load() {
+		return errKilled
+	}
+	s.ops.add()
+	return s.cache.Remove(ctx, key)
+}
+
+// TryLock implements lock.Locker; the lease it returns offers SetIfHeld
+// exactly when the store's does.
+func (s *meteredStore) TryLock(ctx context.Context, name string, ttl time.Duration) (lock.Lease, error) {
+	if s.killed.Load() {
+		return nil, errKilled
+	}
+	s.ops.add()
+	l, err := s.locker.TryLock(ctx, name, ttl)
+	if err != nil {
+		return nil, err
+	}
+	if s.holding.Add(1) == 1 && s.onHold != nil {
+		s.onHold(true)
+	}
+	ml := &meteredLease{lease: l, s: s}
+	if fl, ok := l.(core.FencedLease); ok {
+		return &fencedLease{meteredLease: ml, fenced: fl}, nil
+	}
+	return ml, nil
+}
+
+// holds reports whether the node holds a refresh lease right now.
+func (s *meteredStore) holds() bool { return s.holding.Load() > 0 }
+
+type meteredLease struct {
+	lease lock.Lease
+	s     *meteredStore
+	done  atomic.Bool
+}
+
+func (l *meteredLease) Extend(ctx context.Context, ttl time.Duration) error {
+	if l.s.killed.Load() {
+		return errKilled
+	}
+	l.s.ops.add()
+	return l.lease.Extend(ctx, ttl)
+}
+
+func (l *meteredLease) Unlock(ctx context.Context) error {
+	if l.done.CompareAndSwap(false, true) && l.s.holding.Add(-1) == 0 && l.s.onHold != nil {
+		l.s.onHold(false)
+	}
+	if l.s.killed.Load() {
+		return errKilled
+	}
+	l.s.ops.add()
+	return l.lease.Unlock(ctx)
+}
+
+type fencedLease struct {
+	*meteredLease
+	fenced core.FencedLease
+}
+
+func (l *fencedLease) SetIfHeld(ctx context.Context, key, value string, ttl time.Duration) error {
+	if l.s.killed.Load() {
+		return errKilled
+	}
+	l.s.ops.add()
+	return l.fenced.SetIfHeld(ctx, key, value, ttl)
+}
