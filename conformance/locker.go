@@ -25,6 +25,10 @@ func TestLocker(t *testing.T, newLocker func(t *testing.T) lock.Locker, opts ...
 	expired := func() { time.Sleep(ttl + o.TTLTolerance + 100*time.Millisecond) }
 
 	t.Run("Exclusion", func(t *testing.T) {
+		// 32 turns of 2 ms take well under a second; 20 s leaves room for
+		// a slow machine but not for a Locker whose failed attempts are so
+		// costly that waiters queue the holder's Unlock behind them.
+		const deadline = 20 * time.Second
 		clients := []lock.Locker{newLocker(t), newLocker(t), newLocker(t), newLocker(t)}
 		var holders, maxHolders, acquired atomic.Int32
 		var wg sync.WaitGroup
@@ -32,7 +36,7 @@ func TestLocker(t *testing.T, newLocker func(t *testing.T) lock.Locker, opts ...
 		for g := range 32 {
 			l := clients[g%len(clients)]
 			wg.Go(func() {
-				actx, cancel := context.WithTimeout(ctx, 60*time.Second)
+				actx, cancel := context.WithTimeout(ctx, deadline)
 				defer cancel()
 				lease, err := lockwait.Acquire(actx, l, p+"excl", 10*time.Second, lockwait.WithBackoff(time.Millisecond, 20*time.Millisecond))
 				if err != nil {
@@ -57,7 +61,7 @@ func TestLocker(t *testing.T, newLocker func(t *testing.T) lock.Locker, opts ...
 		wg.Wait()
 		close(errs)
 		for err := range errs {
-			t.Errorf("rule: 32 contending goroutines all get the lock in turn: %v", err)
+			t.Errorf("rule: 32 contending goroutines all get the lock in turn within %v: %v", deadline, err)
 		}
 		if m := maxHolders.Load(); m != 1 {
 			t.Fatalf("rule: at most one holder at a time; saw %d at once", m)
