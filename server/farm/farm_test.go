@@ -40,6 +40,15 @@ func quickFarm(t *testing.T, cfg farm.Config) *farm.Report {
 	if !rep.OK() {
 		t.Fatalf("rule: zero failed business calls and upstream calls within the allowance; failed %v", rep.Failed)
 	}
+	var byKind int64
+	for k, n := range rep.StoreOpsByKind {
+		if k != "lock refused" {
+			byKind += n
+		}
+	}
+	if byKind != rep.StoreOps || rep.StoreOpsByKind["lock refused"] > rep.StoreOpsByKind["lock"] {
+		t.Fatalf("store operations by kind %v do not add up to %d", rep.StoreOpsByKind, rep.StoreOps)
+	}
 	if tl == nil || len(tl.Gens) != cfg.Nodes {
 		t.Fatal("no timeline")
 	}
@@ -90,7 +99,19 @@ func TestFarmUpstreamErrors(t *testing.T) {
 	}
 }
 
+// TestFarmSkew puts one node's clock a minute fast and another's a minute
+// slow, thirty lifetimes either way: shared tokens are judged by the
+// store's clock, so neither storms upstream nor serves an expired token.
 func TestFarmSkew(t *testing.T) {
+	quickFarm(t, farm.Config{Faults: []farm.Fault{
+		{Kind: farm.Skew, Node: 1, Skew: time.Minute},
+		{Kind: farm.Skew, Node: 2, Skew: -time.Minute},
+	}})
+}
+
+// TestFarmSmallSkew is the skew a margin absorbs: a tenth of the lifetime,
+// below what the store's clock corrects.
+func TestFarmSmallSkew(t *testing.T) {
 	quickFarm(t, farm.Config{Faults: []farm.Fault{
 		{Kind: farm.Skew, Node: 1, Skew: testLife / 10},
 		{Kind: farm.Skew, Node: 2, Skew: -testLife / 10},

@@ -21,13 +21,14 @@ type partial struct {
 	Events       map[string]int64  `json:"events"`
 	LockWaitMax  time.Duration     `json:"lock_wait_max"`
 	StoreOps     []int64           `json:"store_ops"` // per second of the run
-	Gens         map[int][]int64   `json:"gens"`      // per node, per timeline column
+	StoreOpKinds map[string]int64  `json:"store_op_kinds"`
+	Gens         map[int][]int64   `json:"gens"` // per node, per timeline column
 	Failures     []Mark            `json:"failures"`
 }
 
 func newPartial() *partial {
 	return &partial{Failed: make(map[string]int64), Examples: make(map[string]string),
-		Events: make(map[string]int64), Gens: make(map[int][]int64)}
+		Events: make(map[string]int64), Gens: make(map[int][]int64), StoreOpKinds: make(map[string]int64)}
 }
 
 // collect gathers what this process's nodes and workers measured.
@@ -50,6 +51,7 @@ func (r *run) collect(stats [][]workerStats) *partial {
 	for i := range r.ops.buckets {
 		p.StoreOps[i] = r.ops.buckets[i].Load()
 	}
+	p.StoreOpKinds = r.ops.byKind()
 	for _, n := range r.nodes {
 		p.Gens[n.id] = r.timeline.row(n.id)
 	}
@@ -82,6 +84,9 @@ func (p *partial) merge(o *partial) {
 	}
 	for i, v := range o.StoreOps {
 		p.StoreOps[i] += v
+	}
+	for k, v := range o.StoreOpKinds {
+		p.StoreOpKinds[k] += v
 	}
 	for n, row := range o.Gens {
 		p.Gens[n] = row

@@ -59,6 +59,7 @@ type Report struct {
 	StoreOps        int64            `json:"store_ops"`
 	StoreOpsPerCyc  float64          `json:"store_ops_per_refresh_cycle"`
 	StoreOpsPeakSec int64            `json:"store_ops_peak_per_second"`
+	StoreOpsByKind  map[string]int64 `json:"store_ops_by_kind"`
 
 	HeapStart       uint64 `json:"heap_start_bytes"`
 	HeapEnd         uint64 `json:"heap_end_bytes"`
@@ -169,6 +170,7 @@ func (r *run) report(p *partial) *Report {
 		cycles += ideal
 	}
 	rep.StoreOps, rep.StoreOpsPeakSec = p.storeOpsTotal()
+	rep.StoreOpsByKind = p.StoreOpKinds
 	if cycles > 0 {
 		rep.StoreOpsPerCyc = float64(rep.StoreOps) / float64(cycles)
 	}
@@ -237,6 +239,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 		p("killed nodes\t%v (%d mid upstream call)", r.Killed, r.KilledMidCall)
 	}
 	p("store operations\t%d, %.0f per refresh cycle, peak %d/s", r.StoreOps, r.StoreOpsPerCyc, r.StoreOpsPeakSec)
+	var kinds []string
+	for _, k := range opNames {
+		if n, ok := r.StoreOpsByKind[k]; ok {
+			kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	if len(kinds) > 0 {
+		p("  by kind\t%s", strings.Join(kinds, ", "))
+	}
 	p("heap\t%.1f MiB -> %.1f MiB", float64(r.HeapStart)/(1<<20), float64(r.HeapEnd)/(1<<20))
 	p("goroutines\t%d -> %d", r.GoroutinesStart, r.GoroutinesEnd)
 	verdict := "PASS: zero failed business calls, upstream calls within the allowance"

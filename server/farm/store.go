@@ -14,21 +14,55 @@ import (
 // stands for is gone, so nothing it asks reaches the store.
 var errKilled = errors.New("farm: node killed")
 
+// opKind is what a store operation was, so the report can say whether
+// re-checks, lock attempts or writes dominate.
+type opKind int
+
+const (
+	opGet     opKind = iota // a read of the shared token (re-check, adoption, double-check)
+	opSet                   // a write (publish, write-back, ledger)
+	opRemove                // a delete
+	opLock                  // a lock attempt, won or refused
+	opRefused               // a lock attempt refused: the lock was held
+	opExtend                // a lease extension
+	opUnlock                // a release
+	opKinds
+)
+
+var opNames = [opKinds]string{"get", "set", "remove", "lock", "lock refused", "extend", "unlock"}
+
 // storeOps counts the store operations of this process's nodes, per
-// second of the run.
+// second of the run and by kind.
 type storeOps struct {
 	start   time.Time
 	buckets []atomic.Int64 // one per second of the run
+	kinds   [opKinds]atomic.Int64
 }
 
 func newStoreOps(start time.Time, d time.Duration) *storeOps {
 	return &storeOps{start: start, buckets: make([]atomic.Int64, int(d/time.Second)+2)}
 }
 
-func (o *storeOps) add() {
-	if i := int(time.Since(o.start) / time.Second); i >= 0 && i < len(o.buckets) {
-		o.buckets[i].Add(1)
+// add counts one operation of kind k. A refused lock attempt is counted
+// as a lock attempt by the caller and again here, by kind only.
+func (o *storeOps) add(k opKind) {
+	o.kinds[k].Add(1)
+	if k == opRefused {
+		return
 	}
+	i := min(max(int(time.Since(o.start)/time.Second), 0), len(o.buckets)-1)
+	o.buckets[i].Add(1) // a straggler after the run counts in its last second
+}
+
+// byKind returns the counts by kind, leaving out kinds never seen.
+func (o *storeOps) byKind() map[string]int64 {
+	m := make(map[string]int64)
+	for k := range o.kinds {
+		if n := o.kinds[k].Load(); n > 0 {
+			m[opNames[k]] = n
+		}
+	}
+	return m
 }
 
 // meteredStore is one node's client of the shared store: it counts every
@@ -74,7 +108,7 @@ func (s *meteredStore) Get(ctx context.Context, key string) (string, error) {
 	if s.killed.Load() {
 		return "", errKilled
 	}
-	s.ops.add()
+	s.ops.add(opGet)
 	return s.cache.Get(ctx, key)
 }
 
@@ -82,7 +116,7 @@ func (s *meteredStore) Set(ctx context.Context, key, value string, ttl time.Dura
 	if s.killed.Load() {
 		return errKilled
 	}
-	s.ops.add()
+	s.ops.add(opSet)
 	return s.cache.Set(ctx, key, value, ttl)
 }
 
@@ -90,7 +124,7 @@ func (s *meteredStore) Remove(ctx context.Context, key string) error {
 	if s.killed.Load() {
 		return errKilled
 	}
-	s.ops.add()
+	s.ops.add(opRemove)
 	return s.cache.Remove(ctx, key)
 }
 
@@ -100,9 +134,12 @@ func (s *meteredStore) TryLock(ctx context.Context, name string, ttl time.Durati
 	if s.killed.Load() {
 		return nil, errKilled
 	}
-	s.ops.add()
+	s.ops.add(opLock)
 	l, err := s.locker.TryLock(ctx, name, ttl)
 	if err != nil {
+		if errors.Is(err, lock.ErrNotAcquired) {
+			s.ops.add(opRefused)
+		}
 		return nil, err
 	}
 	if s.holding.Add(1) == 1 && s.onHold != nil {
@@ -128,7 +165,7 @@ func (l *meteredLease) Extend(ctx context.Context, ttl time.Duration) error {
 	if l.s.killed.Load() {
 		return errKilled
 	}
-	l.s.ops.add()
+	l.s.ops.add(opExtend)
 	return l.lease.Extend(ctx, ttl)
 }
 
@@ -139,7 +176,7 @@ func (l *meteredLease) Unlock(ctx context.Context) error {
 	if l.s.killed.Load() {
 		return errKilled
 	}
-	l.s.ops.add()
+	l.s.ops.add(opUnlock)
 	return l.lease.Unlock(ctx)
 }
 
@@ -152,6 +189,6 @@ func (l *fencedLease) SetIfHeld(ctx context.Context, key, value string, ttl time
 	if l.s.killed.Load() {
 		return errKilled
 	}
-	l.s.ops.add()
+	l.s.ops.add(opSet)
 	return l.fenced.SetIfHeld(ctx, key, value, ttl)
 }
