@@ -104,6 +104,14 @@ func (f *flakyCache) Set(ctx context.Context, k, v string, ttl time.Duration) er
 	return f.MemoryCache.Set(ctx, k, v, ttl)
 }
 
+// Watch fails while the store is down, as a subscription would.
+func (f *flakyCache) Watch(ctx context.Context, k string) (<-chan struct{}, func(), error) {
+	if f.failGet.Load() {
+		return nil, nil, errStoreDown
+	}
+	return f.MemoryCache.Watch(ctx, k)
+}
+
 func (f *flakyCache) TryLock(ctx context.Context, name string, ttl time.Duration) (lock.Lease, error) {
 	if f.failLock.Load() {
 		return nil, errStoreDown

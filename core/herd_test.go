@@ -95,3 +95,48 @@ func TestStaleNodeDoesNotPollForTheLock(t *testing.T) {
 		t.Fatalf("upstream calls %d, want 1: the lock holder refreshes for the fleet", tokenCalls(sim))
 	}
 }
+
+// TestColdStartWaitersSleepUntilThePublish starts a fleet with nothing in
+// the store while upstream takes 600 ms to answer. The nodes that find the
+// lock taken have nothing to serve; on a store that tells writes (a
+// Watcher, as the MemoryCache is) they sleep until the holder publishes
+// instead of polling the lock every few milliseconds. `wxtoken farm` with
+// 1,000 nodes on a Redis Cluster found the polling herd swamping the store
+// at every cold start.
+func TestColdStartWaitersSleepUntilThePublish(t *testing.T) {
+	const nodes = 16
+	sim := newSim(t)
+	sim.InjectFault(wxsim.Fault{Path: "/cgi-bin/token", Times: 1, Latency: 600 * time.Millisecond})
+	shared := core.NewMemoryCache()
+	var stores []*countingLocks
+	var ms []*core.Manager
+	for range nodes {
+		s := &countingLocks{flakyCache: &flakyCache{MemoryCache: shared}}
+		m := newManager(t, core.WithCache(s))
+		register(t, m, "shop", account(sim))
+		stores, ms = append(stores, s), append(ms, m)
+	}
+	toks := make(chan core.Token, nodes)
+	for _, m := range ms {
+		go func() { toks <- mustToken(t, m, "shop") }()
+	}
+	first := <-toks
+	for range nodes - 1 {
+		if tok := <-toks; tok.Value != first.Value {
+			t.Fatal("rule: the fleet serves one token")
+		}
+	}
+	attempts := int64(0)
+	for _, s := range stores {
+		attempts += s.attempts.Load()
+	}
+	if n := tokenCalls(sim); n != 1 {
+		t.Fatalf("rule: one upstream call for the fleet's cold start; got %d", n)
+	}
+	// The holder's attempt, one refused attempt per waiter, and a few for
+	// waiters that arrived after the publish and before the release.
+	if attempts > 2*nodes {
+		t.Fatalf("rule: a waiter with nothing to serve sleeps until the token is published; %d nodes made %d lock attempts in one 600 ms refresh", nodes, attempts)
+	}
+	t.Logf("%d nodes, one 600 ms refresh: %d lock attempts", nodes, attempts)
+}

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wxtoken/wxtoken/internal/watch"
 	"github.com/wxtoken/wxtoken/lock"
 )
 
@@ -18,7 +19,8 @@ const memorySweepEvery = time.Minute
 // needs a shared backend. Expired entries are dropped when read and by a
 // periodic sweep. The zero value is not usable; call NewMemoryCache.
 type MemoryCache struct {
-	locks *lock.Local
+	locks  *lock.Local
+	writes watch.Hub // waiters of Watch
 
 	mu        sync.RWMutex
 	items     map[string]memoryItem
@@ -73,12 +75,23 @@ func (c *MemoryCache) Set(ctx context.Context, key, value string, ttl time.Durat
 		it.expires = now.Add(ttl)
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.items[key] = it
 	if now.Sub(c.lastSweep) >= memorySweepEvery {
 		c.sweepLocked(now)
 	}
+	c.mu.Unlock()
+	c.writes.Signal(key)
 	return nil
+}
+
+// Watch implements Watcher: Managers sharing this MemoryCache wake on each
+// other's writes.
+func (c *MemoryCache) Watch(ctx context.Context, key string) (<-chan struct{}, func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	ch, remove := c.writes.Add(key)
+	return ch, func() { remove() }, nil
 }
 
 // TryLock implements lock.Locker with an in-process lock.Local. Its leases

@@ -79,7 +79,7 @@ func (m *Manager) refreshHeld(ctx context.Context, e *entry, st *store, w want, 
 			return Token{}, err
 		}
 	}
-	if w.reject == "" && w.after.IsZero() {
+	if w.ordinary() {
 		// Upstream hands out nothing new before RenewAt: asking sooner
 		// would only return the same token.
 		if wait := cur.RenewAt.Sub(m.now()); wait > 0 {
@@ -139,13 +139,18 @@ func (m *Manager) take(e *entry, tok Token, w want) (Token, bool) {
 // A refresh whose node still holds a usable token (the background refresh
 // of a stale one) does not wait: when another node holds the lock, that
 // node is refreshing for the fleet, and this one adopts its token at its
-// next re-check. Only nodes with nothing to serve poll, so a fleet of any
-// size makes one lock attempt per node per refresh, not one per poll.
+// next re-check. Only nodes with nothing to serve wait, so a fleet of any
+// size makes one lock attempt per node per refresh, not one per poll; and
+// on a store that tells writes (a Watcher) those nodes sleep until the
+// token is published, trying the lock again only every LockTTL/4 in case
+// its holder died.
 func (m *Manager) lockOrAdopt(ctx context.Context, e *entry, st *store, w want) (*held, Token, error) {
 	start := time.Now()
 	deadline := start.Add(m.cfg.LockWait)
 	canServe := w.servesMeanwhile(e.snap.Load(), m.now())
-	storeFailures := 0 // in a row
+	storeFailures := 0          // in a row
+	var notices <-chan struct{} // writes of the token key, if the store tells
+	watching := false
 	for attempt := 0; ; attempt++ {
 		h, err := m.tryLock(ctx, e, st)
 		if err == nil {
@@ -166,7 +171,28 @@ func (m *Manager) lockOrAdopt(ctx context.Context, e *entry, st *store, w want) 
 		} else if storeFailures++; storeFailures >= storeDownAfter || canServe {
 			return nil, Token{}, fmt.Errorf("%w: %w", errStoreDown, err)
 		}
-		wait := min(lockPoll.Delay(attempt), time.Until(deadline))
+		if !watching && w.ordinary() && errors.Is(err, lock.ErrNotAcquired) {
+			// Nothing to serve and another node is refreshing: sleep until
+			// it publishes, if the store can say when. (A report or a
+			// forced refresh polls: its holder may end without a write,
+			// having found the reported token alive.)
+			watching = true
+			var stop func()
+			notices, stop = m.watchShared(ctx, e, st)
+			defer stop()
+			if notices != nil {
+				// A publish since the last read would not be noticed.
+				if tok, ok := m.adopt(ctx, e, st, w); ok {
+					m.observe(EventLockWait, e.id, time.Since(start), nil)
+					return nil, tok, nil
+				}
+			}
+		}
+		poll := lockPoll.Delay(attempt)
+		if notices != nil {
+			poll = m.watchPoll()
+		}
+		wait := min(poll, time.Until(deadline))
 		if wait <= 0 {
 			if storeFailures > 0 {
 				return nil, Token{}, fmt.Errorf("%w: %w", errStoreDown, err)
@@ -174,7 +200,7 @@ func (m *Manager) lockOrAdopt(ctx context.Context, e *entry, st *store, w want) 
 			m.observe(EventLockWait, e.id, time.Since(start), ErrLockTimeout)
 			return nil, Token{}, ErrLockTimeout
 		}
-		if err := backoff.Sleep(ctx, wait); err != nil {
+		if err := sleepOrNotice(ctx, wait, notices); err != nil {
 			return nil, Token{}, err
 		}
 		if tok, ok := m.adopt(ctx, e, st, w); ok {
@@ -182,6 +208,20 @@ func (m *Manager) lockOrAdopt(ctx context.Context, e *entry, st *store, w want) 
 			return nil, tok, nil
 		}
 	}
+}
+
+// sleepOrNotice waits for d, a notice (when notices is not nil), or the
+// end of ctx, whichever comes first; it returns ctx's error only.
+func sleepOrNotice(ctx context.Context, d time.Duration, notices <-chan struct{}) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-notices:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 // tryLock makes one attempt at the fleet lock and starts the lease's

@@ -28,8 +28,12 @@ func (w want) accepts(s *snapshot, now time.Time) bool {
 // rejected token, not a forced refresh) can leave the node serving the
 // token of s while the fleet gets the next one: s is still usable.
 func (w want) servesMeanwhile(s *snapshot, now time.Time) bool {
-	return w.reject == "" && w.after.IsZero() && s.isUsable(now)
+	return w.ordinary() && s.isUsable(now)
 }
+
+// ordinary reports whether w is a plain refresh: not a report of a
+// rejected token, not a forced refresh.
+func (w want) ordinary() bool { return w.reject == "" && w.after.IsZero() }
 
 // flightKey groups the callers that can share one refresh.
 func (w want) flightKey(id string) string {
