@@ -140,3 +140,50 @@ func TestColdStartWaitersSleepUntilThePublish(t *testing.T) {
 	}
 	t.Logf("%d nodes, one 600 ms refresh: %d lock attempts", nodes, attempts)
 }
+
+// gatedLocks, once armed, holds its next lock attempt until the test opens
+// the gate, then reports the lock taken, as a slow store answering for a
+// lock another node holds; other attempts go through.
+type gatedLocks struct {
+	*core.MemoryCache
+	entered, gate chan struct{}
+	armed         atomic.Bool
+}
+
+func (g *gatedLocks) TryLock(ctx context.Context, name string, ttl time.Duration) (lock.Lease, error) {
+	if g.armed.CompareAndSwap(true, false) {
+		close(g.entered)
+		<-g.gate
+		return nil, lock.ErrNotAcquired
+	}
+	return g.MemoryCache.TryLock(ctx, name, ttl)
+}
+
+// A caller with nothing to serve can join a refresh that began while the
+// node still had a usable token, and so would not wait for the lock. When
+// that refresh finds the lock taken, the caller must wait for the token,
+// not get "another node is refreshing". The conformance farm on a 3-member
+// etcd found it: 403 Token calls failed so.
+func TestCallerJoiningABusyBackgroundRefreshGetsAToken(t *testing.T) {
+	sim := newSim(t)
+	clock := &offsetClock{}
+	g := &gatedLocks{MemoryCache: core.NewMemoryCache(), entered: make(chan struct{}), gate: make(chan struct{})}
+	m := newManager(t, core.WithCache(g), core.WithClock(clock))
+	register(t, m, "shop", account(sim))
+	mustToken(t, m, "shop")
+	g.armed.Store(true)
+	clock.Advance(7200*time.Second - 5*time.Minute) // stale, still usable
+	mustToken(t, m, "shop")                         // starts the background refresh
+	<-g.entered                                     // which now waits for the store's answer
+	clock.Advance(5 * time.Minute)                  // the token is past use
+	got := make(chan error, 1)
+	go func() {
+		_, err := m.Token(context.Background(), "shop")
+		got <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // the caller joins the refresh in flight
+	close(g.gate)
+	if err := <-got; err != nil {
+		t.Fatalf("rule: a caller with nothing to serve waits for the token; Token = %v", err)
+	}
+}

@@ -91,7 +91,7 @@ func (c *MemoryCache) Watch(ctx context.Context, key string) (<-chan struct{}, f
 		return nil, nil, err
 	}
 	ch, remove := c.writes.Add(key)
-	return ch, func() { remove() }, nil
+	return ch, remove, nil
 }
 
 // TryLock implements lock.Locker with an in-process lock.Local. Its leases

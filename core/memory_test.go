@@ -22,6 +22,12 @@ func TestMemoryLockerConformance(t *testing.T) {
 	conformance.TestLocker(t, func(*testing.T) lock.Locker { return c })
 }
 
+func TestMemoryWatcherConformance(t *testing.T) {
+	t.Parallel()
+	c := core.NewMemoryCache()
+	conformance.TestWatcher(t, func(*testing.T) conformance.Backend { return c })
+}
+
 // TestMemoryFarm is the fleet in one process: 8 Managers x 64 goroutines on
 // one MemoryCache and its in-process Locker.
 func TestMemoryFarm(t *testing.T) {

@@ -68,6 +68,12 @@ func (m *Manager) await(ctx context.Context, e *entry, w want) (Token, error) {
 				return tok, nil
 			}
 		}
+		if errors.Is(err, errLockBusy) && ctx.Err() == nil {
+			// This caller joined a refresh begun while the node still had
+			// a usable token, which does not wait for the lock; the token
+			// has since passed its use. Wait in a refresh of its own.
+			continue
+		}
 		if !outage(err) || errors.Is(err, ErrClosed) || ctx.Err() != nil || !time.Now().Before(patience) {
 			return Token{}, err
 		}

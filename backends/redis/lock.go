@@ -91,6 +91,7 @@ func mapLockErr(err error, contended error) error {
 // setIfHeld writes KEYS[2] only while KEYS[1], the lock, still holds this
 // lease's value: the check and the write are one step on the server. With
 // a TTL (ARGV[3], milliseconds) the value expires; without, it does not.
+// A write publishes ARGV[5] on the channel ARGV[4] for watchers.
 // In Redis Cluster both keys must live in one slot: the Manager's keys
 // share a hash tag ({identity}) for this.
 var setIfHeld = redis.NewScript(`
@@ -102,6 +103,7 @@ if tonumber(ARGV[3]) > 0 then
 else
 	redis.call("SET", KEYS[2], ARGV[2])
 end
+redis.call("PUBLISH", ARGV[4], ARGV[5])
 return 1
 `)
 
@@ -116,7 +118,7 @@ func (l *lease) SetIfHeld(ctx context.Context, key, value string, ttl time.Durat
 	if ttl > 0 && ms == 0 {
 		ms = 1
 	}
-	n, err := setIfHeld.Run(ctx, l.b.rdb, []string{l.b.prefix + l.name, l.b.prefix + key}, l.value, value, ms).Int()
+	n, err := setIfHeld.Run(ctx, l.b.rdb, []string{l.b.prefix + l.name, l.b.prefix + key}, l.value, value, ms, l.b.channel(), key).Int()
 	if err != nil {
 		return ctxerr.First(ctx, err)
 	}

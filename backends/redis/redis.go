@@ -8,7 +8,9 @@
 // Values are plain strings under their keys (GET, SET with PX, DEL), so
 // programs in other languages read the same documents. Locks are redsync
 // mutexes: SET NX PX with a random owner value, released and extended by
-// owner-checked scripts.
+// owner-checked scripts. Every write also publishes its key on the
+// channel "wxtoken:written" (after WithKeyPrefix's prefix), so that nodes
+// waiting for a token sleep until it is written (core.Watcher).
 package redisbackend
 
 import (
@@ -37,6 +39,7 @@ type Backend struct {
 	rs       *redsync.Redsync
 	prefix   string
 	lockOpts []redsync.Option
+	watchers watchers
 }
 
 // Option configures a Backend.
@@ -76,7 +79,8 @@ func (b *Backend) Get(ctx context.Context, key string) (string, error) {
 	return v, ctxerr.First(ctx, err)
 }
 
-// Set implements core.Cache. Redis keeps millisecond TTLs (SET PX).
+// Set implements core.Cache. Redis keeps millisecond TTLs (SET PX). The
+// write is announced to watchers (see Watch) in the same round trip.
 func (b *Backend) Set(ctx context.Context, key, value string, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -84,7 +88,19 @@ func (b *Backend) Set(ctx context.Context, key, value string, ttl time.Duration)
 	if ttl < 0 {
 		ttl = 0 // go-redis reads -1 as KEEPTTL; the contract means no expiry
 	}
-	return ctxerr.First(ctx, b.rdb.Set(ctx, b.prefix+key, value, ttl).Err())
+	var set *redis.StatusCmd
+	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		set = p.Set(ctx, b.prefix+key, value, ttl)
+		p.Publish(ctx, b.channel(), key)
+		return nil
+	})
+	if set != nil && set.Err() == nil {
+		return nil // the notice is best effort: waiters also poll
+	}
+	if set != nil && set.Err() != nil {
+		err = set.Err()
+	}
+	return ctxerr.First(ctx, err)
 }
 
 // Remove implements core.Cache.

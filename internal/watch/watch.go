@@ -16,8 +16,8 @@ type Hub struct {
 
 // Add registers a waiter on key and returns its channel, which receives
 // one value (coalesced) after each Signal of key, and the function that
-// removes it; remove reports how many waiters are left on any key.
-func (h *Hub) Add(key string) (ch <-chan struct{}, remove func() (left int)) {
+// removes it (which may be called more than once).
+func (h *Hub) Add(key string) (ch <-chan struct{}, remove func()) {
 	c := make(chan struct{}, 1)
 	h.mu.Lock()
 	if h.waiters == nil {
@@ -30,8 +30,7 @@ func (h *Hub) Add(key string) (ch <-chan struct{}, remove func() (left int)) {
 	h.n++
 	h.mu.Unlock()
 	var once sync.Once
-	left := 0
-	return c, func() int {
+	return c, func() {
 		once.Do(func() {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -40,10 +39,15 @@ func (h *Hub) Add(key string) (ch <-chan struct{}, remove func() (left int)) {
 				delete(h.waiters, key)
 			}
 			h.n--
-			left = h.n
 		})
-		return left
 	}
+}
+
+// Len reports how many waiters are registered, on all keys.
+func (h *Hub) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
 }
 
 // Signal wakes every waiter on key. It never blocks: a waiter that has
