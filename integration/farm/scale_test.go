@@ -16,8 +16,11 @@ import (
 // A fleet on a 3-master Redis Cluster in containers: every node has its
 // own cluster client. By default 100 nodes through three lifetimes of 4 s
 // (what CI runs); WXTOKEN_FARM_NODES=1000 WXTOKEN_FARM_LIFETIME=10s
-// WXTOKEN_FARM_DURATION=55s is the scale run in docs/benchmarks.md, and
-// WXTOKEN_FARM_LOCAL_TTL sets how often each node re-reads the store.
+// WXTOKEN_FARM_DURATION=55s is the scale run in docs/benchmarks.md,
+// WXTOKEN_FARM_LOCAL_TTL sets how often each node re-reads the store,
+// WXTOKEN_FARM_PACE how often each node's one worker makes a business call,
+// and WXTOKEN_FARM_POLL_ONLY=1 hides Redis's write notices (the herd's
+// "before").
 func TestFarmOnRedisCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("farm skipped in -short mode")
@@ -32,8 +35,9 @@ func TestFarmOnRedisCluster(t *testing.T) {
 	for _, s := range cluster {
 		addrs = append(addrs, s.Addr)
 	}
+	pace := envDuration(t, "WXTOKEN_FARM_PACE", 100*time.Millisecond)
 	rep, _, err := farm.Run(context.Background(), farm.Config{
-		Nodes: nodes, Workers: 1, Pace: 100 * time.Millisecond,
+		Nodes: nodes, Workers: 1, Pace: pace, PollOnly: os.Getenv("WXTOKEN_FARM_POLL_ONLY") == "1",
 		Lifetime: life, Overlap: life / 8, Duration: d, Settings: settings,
 		Cache: "redis+cluster://" + strings.Join(addrs, ","),
 	})

@@ -52,6 +52,10 @@ type Config struct {
 	// 5 s. With Upstream set, Lifetime must be what that upstream grants.
 	Lifetime time.Duration
 	Overlap  time.Duration
+	// PollOnly hides the store's write notices (core.Watcher) from the
+	// nodes, so those with nothing to serve poll for the lock as they
+	// would on a store without them: the "before" of the herd fix.
+	PollOnly bool
 	// Pace is how long a worker rests between two business calls.
 	// Default 10 ms.
 	Pace time.Duration

@@ -216,7 +216,7 @@ func (r *run) openStores(count int) ([]core.Cache, func(), error) {
 }
 
 func (r *run) newNode(i int, c core.Cache) (*node, error) {
-	n := &node{id: i, store: newMeteredStore(c, r.ops, r.onHold)}
+	n := &node{id: i, store: newMeteredStore(c, r.ops, r.onHold, r.cfg.PollOnly)}
 	n.killed, n.kill = context.WithCancel(context.Background())
 	logger := slog.New(nodeHandler{Handler: r.cfg.Logger.Handler(), dead: &n.dead}).With("node", i)
 	opts := []core.Option{core.WithCache(n.store.backend()), core.WithSettings(r.cfg.Settings),

@@ -26,10 +26,11 @@ const (
 	opRefused               // a lock attempt refused: the lock was held
 	opExtend                // a lease extension
 	opUnlock                // a release
+	opWatch                 // a watch set up by a node waiting for a token
 	opKinds
 )
 
-var opNames = [opKinds]string{"get", "set", "remove", "lock", "lock refused", "extend", "unlock"}
+var opNames = [opKinds]string{"get", "set", "remove", "lock", "lock refused", "extend", "unlock", "watch"}
 
 // storeOps counts the store operations of this process's nodes, per
 // second of the run and by kind.
@@ -77,11 +78,13 @@ type meteredStore struct {
 	killed  atomic.Bool
 	holding atomic.Int32
 	onHold  func(holding bool) // called when the node takes its first lease or drops its last
+	// pollOnly hides the store's Watch (Config.PollOnly).
+	pollOnly bool
 }
 
-func newMeteredStore(c core.Cache, ops *storeOps, onHold func(bool)) *meteredStore {
+func newMeteredStore(c core.Cache, ops *storeOps, onHold func(bool), pollOnly bool) *meteredStore {
 	l, _ := c.(lock.Locker)
-	return &meteredStore{cache: c, locker: l, ops: ops, onHold: onHold}
+	return &meteredStore{cache: c, locker: l, ops: ops, onHold: onHold, pollOnly: pollOnly}
 }
 
 // lockerless wraps a store that brings no Locker of its own: the Manager
@@ -95,13 +98,31 @@ func (l lockerless) Set(ctx context.Context, key, value string, ttl time.Duratio
 	return l.s.Set(ctx, key, value, ttl)
 }
 
-// backend returns the value to hand the Manager: a Cache, and a Locker only
-// when the store has one.
+// backend returns the value to hand the Manager: a Cache, a Locker only
+// when the store has one, and a Watcher only when the store is one.
 func (s *meteredStore) backend() core.Cache {
 	if s.locker == nil {
 		return lockerless{s}
 	}
+	if w, ok := s.cache.(core.Watcher); ok && !s.pollOnly {
+		return watchingStore{s, w}
+	}
 	return s
+}
+
+// watchingStore is a meteredStore on a store that tells writes.
+type watchingStore struct {
+	*meteredStore
+	w core.Watcher
+}
+
+// Watch implements core.Watcher.
+func (s watchingStore) Watch(ctx context.Context, key string) (<-chan struct{}, func(), error) {
+	if s.killed.Load() {
+		return nil, nil, errKilled
+	}
+	s.ops.add(opWatch)
+	return s.w.Watch(ctx, key)
 }
 
 func (s *meteredStore) Get(ctx context.Context, key string) (string, error) {
