@@ -48,8 +48,11 @@ func OpenCache(raw string) (core.Cache, io.Closer, error) {
 		c := redis.NewClient(opt)
 		return redisbackend.New(c), c, nil
 	case "redis+cluster":
-		pass, _ := u.User.Password()
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: hosts, Password: pass, ContextTimeoutEnabled: true})
+		opt, err := clusterOptions(u, hosts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cache URL %s: %v", RedactURL(raw), err)
+		}
+		c := redis.NewClusterClient(opt)
 		return redisbackend.New(c), c, nil
 	case "redis+sentinel":
 		pass, _ := u.User.Password()
@@ -73,7 +76,25 @@ func OpenCache(raw string) (core.Cache, io.Closer, error) {
 	return nil, nil, fmt.Errorf("cache URL %s: unknown scheme %q", RedactURL(raw), u.Scheme)
 }
 
-// redactURL drops any password from a URL for error messages.
+// clusterOptions reads redis+cluster://[user:pass@]h1,h2,h3[?options]:
+// the options are go-redis's ClusterOptions fields in snake case
+// (pool_size=2, dial_timeout=3s, read_timeout=1s, ...), as
+// redis.ParseClusterURL takes them.
+func clusterOptions(u *url.URL, hosts []string) (*redis.ClusterOptions, error) {
+	q := u.Query()
+	for _, h := range hosts[1:] {
+		q.Add("addr", h)
+	}
+	one := *u
+	one.Scheme, one.Host, one.RawQuery = "redis", hosts[0], q.Encode()
+	opt, err := redis.ParseClusterURL(one.String())
+	if err != nil {
+		return nil, err
+	}
+	opt.ContextTimeoutEnabled = true
+	return opt, nil
+}
+
 // RedactURL returns a URL fit for logs and reports: its password, if it
 // has one, replaced by "xxxxx".
 func RedactURL(raw string) string {

@@ -32,7 +32,8 @@ type Config struct {
 	// Cache is the shared store as a URL: memory://, file:///path,
 	// redis://host:port/db, rediss://..., redis+sentinel://h1,h2/master,
 	// redis+cluster://h1,h2, memcache://h1,h2, etcd://h1,h2. Default
-	// memory://.
+	// memory://. redis:// and redis+cluster:// URLs take go-redis client
+	// options as query parameters in snake case (?pool_size=4&read_timeout=1s).
 	Cache string `yaml:"cache"`
 	// Upstream base URLs. Default the real WeChat and WeCom hosts.
 	// Timeout bounds one upstream request. Default 10s.
