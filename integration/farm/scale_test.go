@@ -19,8 +19,9 @@ import (
 // WXTOKEN_FARM_DURATION=55s is the scale run in docs/benchmarks.md,
 // WXTOKEN_FARM_LOCAL_TTL sets how often each node re-reads the store,
 // WXTOKEN_FARM_PACE how often each node's one worker makes a business call,
-// and WXTOKEN_FARM_POLL_ONLY=1 hides Redis's write notices (the herd's
-// "before").
+// WXTOKEN_FARM_RAMP spreads the nodes' start over that long (a rolling
+// deploy), and WXTOKEN_FARM_POLL_ONLY=1 hides Redis's write notices (the
+// herd's "before").
 func TestFarmOnRedisCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("farm skipped in -short mode")
@@ -38,8 +39,10 @@ func TestFarmOnRedisCluster(t *testing.T) {
 	pace := envDuration(t, "WXTOKEN_FARM_PACE", 100*time.Millisecond)
 	rep, _, err := farm.Run(context.Background(), farm.Config{
 		Nodes: nodes, Workers: 1, Pace: pace, PollOnly: os.Getenv("WXTOKEN_FARM_POLL_ONLY") == "1",
+		Ramp: envDuration(t, "WXTOKEN_FARM_RAMP", 0),
 		Lifetime: life, Overlap: life / 8, Duration: d, Settings: settings,
-		Cache: "redis+cluster://" + strings.Join(addrs, ","),
+		// Each node's client is kept small: two connections per master.
+		Cache: "redis+cluster://" + strings.Join(addrs, ",") + "?pool_size=2",
 	})
 	if err != nil {
 		t.Fatal(err)

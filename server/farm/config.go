@@ -52,6 +52,9 @@ type Config struct {
 	// 5 s. With Upstream set, Lifetime must be what that upstream grants.
 	Lifetime time.Duration
 	Overlap  time.Duration
+	// Ramp spreads the nodes' start evenly over this long from the start
+	// of the run, as a rolling deploy would; 0 starts them all at once.
+	Ramp time.Duration
 	// PollOnly hides the store's write notices (core.Watcher) from the
 	// nodes, so those with nothing to serve poll for the lock as they
 	// would on a store without them: the "before" of the herd fix.
@@ -109,6 +112,14 @@ func Scaled(life time.Duration) core.Settings {
 	d.DegradedInterval = min(d.DegradedInterval, life/4)
 	d.VerifyInterval = min(d.VerifyInterval, life/40)
 	return d
+}
+
+// startOffset is when node i starts, after the start of the run.
+func (c Config) startOffset(i int) time.Duration {
+	if c.Ramp <= 0 || c.Nodes == 0 {
+		return 0
+	}
+	return c.Ramp * time.Duration(i) / time.Duration(c.Nodes)
 }
 
 func (c Config) withDefaults() Config {
@@ -170,6 +181,9 @@ func (c Config) validate() error {
 	}
 	if c.Duration <= 0 || c.Lifetime <= 0 || c.Overlap < 0 {
 		errs = append(errs, errors.New("farm: duration and lifetime must be positive, overlap not negative"))
+	}
+	if c.Ramp < 0 || (c.Duration > 0 && c.Ramp >= c.Duration) {
+		errs = append(errs, fmt.Errorf("farm: ramp (%v) must be at least 0 and shorter than the duration (%v)", c.Ramp, c.Duration))
 	}
 	for _, k := range c.Credentials {
 		switch {

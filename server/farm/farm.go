@@ -136,11 +136,18 @@ func (r *run) runLocal(ctx context.Context, first, count int) (*partial, error) 
 		nctx, ncancel := context.WithCancel(tctx)
 		context.AfterFunc(n.killed, ncancel) // a killed node stops working
 		defer ncancel()
-		wg.Go(func() { _ = n.m.Run(nctx) })
 		stats[i] = make([]workerStats, r.cfg.Workers)
-		for w := range r.cfg.Workers {
-			wg.Go(func() { r.work(nctx, n, w, &stats[i][w]) })
-		}
+		wg.Go(func() {
+			if !sleepUntil(nctx, r.start.Add(r.cfg.startOffset(n.id))) {
+				return
+			}
+			var nw sync.WaitGroup
+			nw.Go(func() { _ = n.m.Run(nctx) })
+			for w := range r.cfg.Workers {
+				nw.Go(func() { r.work(nctx, n, w, &stats[i][w]) })
+			}
+			nw.Wait()
+		})
 	}
 	var bg sync.WaitGroup
 	bg.Go(func() { r.schedule(tctx) })

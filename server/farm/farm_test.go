@@ -127,6 +127,15 @@ func TestFarmPauseStore(t *testing.T) {
 	}
 }
 
+// TestFarmRamp starts the nodes one after another over a lifetime: the
+// late ones find the token in the store.
+func TestFarmRamp(t *testing.T) {
+	rep := quickFarm(t, farm.Config{Ramp: testLife})
+	if c := rep.Credentials[0]; c.Issued > c.Ideal {
+		t.Fatalf("%d tokens for an ideal of %d: late nodes did not adopt the fleet's", c.Issued, c.Ideal)
+	}
+}
+
 func TestParseFault(t *testing.T) {
 	good := map[string]farm.Fault{
 		"kill-holder 30s":                {Kind: farm.KillHolder, At: 30 * time.Second},
@@ -162,6 +171,7 @@ func TestConfigRefusedNamingTheField(t *testing.T) {
 		{farm.Config{Upstream: "http://127.0.0.1:1", Faults: []farm.Fault{{Kind: farm.Revoke, At: time.Second}}}, "built-in simulator"},
 		{farm.Config{Faults: []farm.Fault{{Kind: farm.PauseStore, At: time.Second, For: time.Second}}}, "pause"},
 		{farm.Config{Faults: []farm.Fault{{Kind: farm.Skew, Node: 99, Skew: time.Second}}}, "no node 99"},
+		{farm.Config{Duration: time.Minute, Ramp: 2 * time.Minute}, "ramp"},
 		{farm.Config{Duration: time.Second, Faults: []farm.Fault{{Kind: farm.Revoke, At: time.Minute}}}, "outside the run"},
 		{farm.Config{Settings: shortLockWait()}, "lock_wait"},
 	} {

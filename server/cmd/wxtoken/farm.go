@@ -92,6 +92,7 @@ Faults, each at its own time since the start (repeat a flag for more):
 	fl.StringVar(&f.jsonOut, "json", "", "also write the report as JSON to this file")
 	fl.StringVar(&f.plotOut, "plot", "", "draw the run's timeline to this file (.png or .svg)")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress line")
+	fl.DurationVar(&f.cfg.Ramp, "ramp", 0, "start the nodes spread evenly over this long, as a rolling deploy (default all at once)")
 	fl.BoolVar(&f.cfg.PollOnly, "poll-only", false, "nodes with nothing to serve poll for the lock even on a store that announces writes (to compare)")
 	fl.BoolVar(&f.cfg.Procs, "procs", false, "run each node as an OS process of its own (--kill-holder then sends SIGKILL)")
 	for _, k := range []farm.FaultKind{farm.KillHolder, farm.PauseStore, farm.Skew, farm.UpstreamLatency,
