@@ -38,7 +38,8 @@ func WithBaseURL(u string) Option {
 }
 
 // WithHTTPClient sets the http.Client used for upstream calls. Its Timeout
-// should stay under the Manager's lock TTL.
+// should stay under the Manager's lock TTL. Its CheckRedirect is replaced:
+// a redirect is never followed (see newClient).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *client) { c.hc = hc }
 }
@@ -56,6 +57,12 @@ func newClient(defaultBase string, opts []Option, secrets ...string) client {
 	for _, o := range opts {
 		o(&c)
 	}
+	// A redirect would re-send the request, secret included (in the query,
+	// or in the body of a 307/308 POST), to another host: never follow
+	// one. The 3xx answer comes back as an HTTPError, not retried.
+	hc := *c.hc
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.hc = &hc
 	for _, s := range secrets {
 		if s != "" {
 			c.secrets = append(c.secrets, s)

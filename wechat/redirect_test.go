@@ -1,0 +1,54 @@
+package wechat_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/wechat"
+)
+
+// An upstream (or something posing as one) that answers a redirect must
+// not get the request, secret included, re-sent to another host: a 307 or
+// 308 repeats a POST with its JSON body. The redirect is an error, not
+// retried, and the secret appears in no error text.
+func TestUpstreamRedirectIsNeverFollowed(t *testing.T) {
+	const secret = "s3cr3t-never-redirected"
+	var reached atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		w.Write([]byte(`{"access_token":"stolen","expires_in":7200}`))
+	}))
+	defer elsewhere.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+
+	for name, src := range map[string]core.Source{
+		"token (GET, secret in the query)":       wechat.OfficialAccount("wxapp", secret, wechat.WithBaseURL(redirector.URL)),
+		"stable_token (POST, secret in the body)": wechat.StableToken("wxapp", secret, wechat.WithBaseURL(redirector.URL)),
+		"a caller's own http.Client": wechat.OfficialAccount("wxapp", secret, wechat.WithBaseURL(redirector.URL),
+			wechat.WithHTTPClient(&http.Client{})),
+	} {
+		_, err := src.Fetch(context.Background(), core.FetchRequest{ID: "t"})
+		var he *wechat.HTTPError
+		if !errors.As(err, &he) || he.Status != http.StatusTemporaryRedirect {
+			t.Errorf("%s: Fetch = %v; want the redirect as an HTTP 307 error", name, err)
+		}
+		if core.IsTransient(err) {
+			t.Errorf("%s: a redirect is reported as transient (it would be retried)", name)
+		}
+		if err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("%s: the secret appears in the error", name)
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("rule: a redirect is never followed; the other host got %d requests", n)
+	}
+}
