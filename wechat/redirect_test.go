@@ -31,7 +31,7 @@ func TestUpstreamRedirectIsNeverFollowed(t *testing.T) {
 	defer redirector.Close()
 
 	for name, src := range map[string]core.Source{
-		"token (GET, secret in the query)":       wechat.OfficialAccount("wxapp", secret, wechat.WithBaseURL(redirector.URL)),
+		"token (GET, secret in the query)":        wechat.OfficialAccount("wxapp", secret, wechat.WithBaseURL(redirector.URL)),
 		"stable_token (POST, secret in the body)": wechat.StableToken("wxapp", secret, wechat.WithBaseURL(redirector.URL)),
 		"a caller's own http.Client": wechat.OfficialAccount("wxapp", secret, wechat.WithBaseURL(redirector.URL),
 			wechat.WithHTTPClient(&http.Client{})),
