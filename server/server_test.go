@@ -502,7 +502,7 @@ func TestServiceProviderKinds(t *testing.T) {
 	if code != 200 || !strings.Contains(string(body), `"stored":true`) {
 		t.Fatalf("suite_ticket intake: %d %s", code, body)
 	}
-	code, body = e.do("POST", "/v1/suite_ticket/suite", billingKey, strings.NewReader(fmt.Sprintf(`{"suite_ticket":"older","timestamp":%d}`, now-600)))
+	code, body = e.do("POST", "/v1/suite_ticket/suite", billingKey, strings.NewReader(fmt.Sprintf(`{"suite_ticket":"older","timestamp":%d}`, now-300)))
 	if code != 200 || !strings.Contains(string(body), `"stored":false`) {
 		t.Fatalf("an older push: %d %s, want stored false", code, body)
 	}

@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
+
+	"github.com/wxtoken/wxtoken/wechat"
 )
 
 // handleSuiteTicket takes a suite_ticket WeCom pushed to the business
@@ -31,6 +34,10 @@ func (s *Server) handleSuiteTicket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stored, err := a.suiteTickets.Put(r.Context(), body.SuiteTicket, time.Unix(body.Timestamp, 0))
+	if errors.Is(err, wechat.ErrSuiteTicketTime) {
+		writeError(w, http.StatusBadRequest, CodeMalformed, err.Error())
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "storing the suite_ticket: "+err.Error())
 		return

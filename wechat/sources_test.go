@@ -193,8 +193,11 @@ func TestWeComServiceProviderChain(t *testing.T) {
 	if stored, err := tickets.Put(ctx, newer, now); !stored || err != nil {
 		t.Fatalf("the first push was not stored: %v", err)
 	}
-	if stored, err := tickets.Put(ctx, "older-ticket", now.Add(-10*time.Minute)); stored || err != nil {
+	if stored, err := tickets.Put(ctx, "older-ticket", now.Add(-5*time.Minute)); stored || err != nil {
 		t.Fatalf("an older push arriving late replaced a newer ticket (%v)", err)
+	}
+	if stored, err := tickets.Put(ctx, "from-tomorrow", now.Add(24*time.Hour)); stored || !errors.Is(err, wechat.ErrSuiteTicketTime) {
+		t.Fatalf("a push stamped a day ahead: stored %v, %v; want ErrSuiteTicketTime", stored, err)
 	}
 	m2 := newManager(t, core.WithCache(store)) // the held error stays with m
 	reg(t, m2, "suite", wechat.SuiteToken("suite1", "suite-secret", tickets, base))
