@@ -14,6 +14,7 @@ const (
 	CodeUnauthorized = 40100
 	CodeForbidden    = 40300
 	CodeUnknownApp   = 40400
+	CodeMethod       = 40500
 	CodeTooLarge     = 41300
 	CodeUnavailable  = 50300
 )

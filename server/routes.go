@@ -43,7 +43,7 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 		}
 		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			writeError(w, http.StatusMethodNotAllowed, CodeMalformed, r.Method+" is not allowed on "+r.URL.Path)
+			writeError(w, http.StatusMethodNotAllowed, CodeMethod, r.Method+" is not allowed on "+r.URL.Path)
 			return
 		}
 		writeError(w, http.StatusNotFound, CodeUnknownApp, "no such route: "+r.Method+" "+r.URL.Path)

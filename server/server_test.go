@@ -204,8 +204,8 @@ func TestUnknownAppAndRoute(t *testing.T) {
 			t.Errorf("GET %s = %d %s, want 404", p, code, body)
 		}
 	}
-	if code, body := e.do("POST", "/v1/token/shop", billingKey, nil); code != 405 || decode(t, body).Errcode != server.CodeMalformed {
-		t.Errorf("POST on a GET route = %d %s, want 405 in JSON", code, body)
+	if code, body := e.do("POST", "/v1/token/shop", billingKey, nil); code != 405 || decode(t, body).Errcode != server.CodeMethod {
+		t.Errorf("POST on a GET route = %d %s, want 405 with errcode 40500 (the status x 100)", code, body)
 	}
 }
 
