@@ -35,6 +35,11 @@ type Config struct {
 	// memory://. redis:// and redis+cluster:// URLs take go-redis client
 	// options as query parameters in snake case (?pool_size=4&read_timeout=1s).
 	Cache string `yaml:"cache"`
+	// RequestTimeout bounds how long one API request waits for a token
+	// (through an upstream outage, a slow refresh): past it the client
+	// gets 503. Default 30s; wxtoken serve's HTTP write timeout is set
+	// 10 s above it, so the 503 is always written.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// Upstream base URLs. Default the real WeChat and WeCom hosts.
 	// Timeout bounds one upstream request. Default 10s.
 	Upstream struct {
@@ -136,6 +141,9 @@ func (c *Config) setDefaults() {
 	if c.Cache == "" {
 		c.Cache = "memory://"
 	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		if a.Kind == "" || a.Kind == "miniprogram" || a.Kind == "minigame" {
@@ -147,12 +155,18 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// DefaultRequestTimeout is Config.RequestTimeout's default.
+const DefaultRequestTimeout = 30 * time.Second
+
 // Validate checks the config and says what is wrong, all at once.
 func (c *Config) Validate() error {
 	c.setDefaults()
 	var errs []error
 	if err := c.Settings.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.RequestTimeout < 0 {
+		errs = append(errs, fmt.Errorf("request_timeout is %v: it must be positive (a duration such as 30s)", c.RequestTimeout))
 	}
 	upstreamTimeout := wechat.DefaultTimeout
 	switch {

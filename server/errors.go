@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -46,6 +47,25 @@ func writeTokenError(w http.ResponseWriter, err error) {
 		return
 	}
 	writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "no usable token: "+err.Error())
+}
+
+// errRequestTimeout is the cause of a request context that reached the
+// config's request_timeout.
+var errRequestTimeout = errors.New("no usable token within request_timeout")
+
+// writeRequestError answers a failed Token or Invalidate of r: as
+// writeTokenError, but naming request_timeout when that ended the wait.
+func writeRequestError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *wechat.APIError
+	if cause := context.Cause(r.Context()); errors.Is(cause, errRequestTimeout) && !errors.As(err, &ae) {
+		msg := cause.Error()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			msg += ", the last attempt: " + err.Error()
+		}
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, msg)
+		return
+	}
+	writeTokenError(w, err)
 }
 
 // decodeBody reads a size-limited JSON body into v, answering the error

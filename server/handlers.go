@@ -34,7 +34,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := s.mgr.Token(r.Context(), a.tokenKey)
 	if err != nil {
-		writeTokenError(w, err)
+		writeRequestError(w, r, err)
 		return
 	}
 	s.metrics.served.WithLabelValues(a.ID, "access_token").Inc()
@@ -60,7 +60,7 @@ func (s *Server) handleInvalidate(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := s.mgr.Invalidate(r.Context(), a.tokenKey, body.AccessToken)
 	if err != nil {
-		writeTokenError(w, err)
+		writeRequestError(w, r, err)
 		return
 	}
 	if tok.Value == body.AccessToken {
@@ -92,7 +92,7 @@ func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := s.mgr.Token(r.Context(), key)
 	if err != nil {
-		writeTokenError(w, err)
+		writeRequestError(w, r, err)
 		return
 	}
 	s.metrics.served.WithLabelValues(a.ID, kind).Inc()
@@ -140,7 +140,7 @@ func (s *Server) handleSignature(w http.ResponseWriter, r *http.Request) {
 	}
 	ticket, err := s.mgr.Token(r.Context(), key)
 	if err != nil {
-		writeTokenError(w, err)
+		writeRequestError(w, r, err)
 		return
 	}
 	nonce := make([]byte, 12)

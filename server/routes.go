@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -13,7 +14,7 @@ import (
 func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	api := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, s.instrument(pattern, s.authenticate(h)))
+		mux.Handle(pattern, s.instrument(pattern, s.authenticate(s.bounded(h))))
 	}
 	open := func(pattern string, h http.Handler, needsKey *bool) {
 		if needsKey == nil || *needsKey {
@@ -49,6 +50,15 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 		writeError(w, http.StatusNotFound, CodeUnknownApp, "no such route: "+r.Method+" "+r.URL.Path)
 	})
 	return mux
+}
+
+// bounded gives an API request at most the config's request_timeout.
+func (s *Server) bounded(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.RequestTimeout, errRequestTimeout)
+		defer cancel()
+		h(w, r.WithContext(ctx))
+	}
 }
 
 // statusRecorder remembers the status code written.

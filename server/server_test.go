@@ -300,6 +300,28 @@ func TestNoUsableTokenIs503(t *testing.T) {
 	}
 }
 
+// A request never waits past request_timeout: with upstream down and a
+// lock wait longer than it, the client gets a 503 in JSON when the
+// request's time is up, not a connection the server's WriteTimeout cut.
+func TestRequestTimeoutAnswers503(t *testing.T) {
+	dead := httptest.NewServer(nil)
+	deadURL := dead.URL
+	dead.Close()
+	e := newEnv(t, func(c *server.Config) {
+		c.Upstream.WeChat, c.Upstream.Timeout = deadURL, time.Second
+		c.LockTTL, c.LockWait = 5*time.Second, 20*time.Second
+		c.RequestTimeout = time.Second
+	})
+	start := time.Now()
+	code, body := e.do("GET", "/v1/token/shop", billingKey, nil)
+	if code != 503 || decode(t, body).Errcode != server.CodeUnavailable || !strings.Contains(string(body), "request_timeout") {
+		t.Fatalf("a token upstream cannot give: %d %s, want 503 naming request_timeout", code, body)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("503 after %v, want after about request_timeout (1s)", d)
+	}
+}
+
 func TestTicketsAndSignature(t *testing.T) {
 	e := newEnv(t)
 	code, body := e.do("GET", "/v1/ticket/shop/jsapi", billingKey, nil)

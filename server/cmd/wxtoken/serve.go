@@ -107,6 +107,14 @@ func newLogger(format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("log format %q: want text or json", format)
 }
 
+// requestTimeout is the config's request_timeout, or its default.
+func requestTimeout(cfg server.Config) time.Duration {
+	if cfg.RequestTimeout > 0 {
+		return cfg.RequestTimeout
+	}
+	return server.DefaultRequestTimeout
+}
+
 func runServe(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	cfg, err := loadServeConfig(f)
 	if err != nil {
@@ -134,7 +142,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	defer cancel()
 	go srv.Run(runCtx)
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		WriteTimeout: requestTimeout(cfg) + 10*time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	scheme := "http"
 	if cfg.TLS.Cert != "" && cfg.TLS.Key != "" {
 		scheme = "https"
