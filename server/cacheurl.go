@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -35,6 +36,9 @@ func OpenCache(raw string) (core.Cache, io.Closer, error) {
 	case "memory":
 		return core.NewMemoryCache(), nopCloser{}, nil
 	case "file":
+		if u.Host != "" {
+			return nil, nil, fmt.Errorf("cache URL %s: file:// takes an absolute path and no host (%q would be read as a host): write file:///%s%s", RedactURL(raw), u.Host, u.Host, u.Path)
+		}
 		if u.Path == "" {
 			return nil, nil, fmt.Errorf("cache URL: file:///path needs a path")
 		}
@@ -47,27 +51,28 @@ func OpenCache(raw string) (core.Cache, io.Closer, error) {
 		opt.ContextTimeoutEnabled = true
 		c := redis.NewClient(opt)
 		return redisbackend.New(c), c, nil
-	case "redis+cluster":
+	case "redis+cluster", "rediss+cluster":
 		opt, err := clusterOptions(u, hosts)
 		if err != nil {
 			return nil, nil, fmt.Errorf("cache URL %s: %v", RedactURL(raw), err)
 		}
 		c := redis.NewClusterClient(opt)
 		return redisbackend.New(c), c, nil
-	case "redis+sentinel":
-		pass, _ := u.User.Password()
-		master := strings.Trim(u.Path, "/")
-		if master == "" {
-			return nil, nil, fmt.Errorf("cache URL %s: name the master: redis+sentinel://h1,h2/mymaster", RedactURL(raw))
+	case "redis+sentinel", "rediss+sentinel":
+		opt, err := sentinelOptions(u, hosts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cache URL %s: %v", RedactURL(raw), err)
 		}
-		c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: master, SentinelAddrs: hosts, Password: pass, ContextTimeoutEnabled: true})
+		c := redis.NewFailoverClient(opt)
 		return redisbackend.New(c), c, nil
 	case "memcache":
 		mc := memcache.New(hosts...)
 		mc.Timeout = time.Second
 		return memcachebackend.New(mc), mc, nil
 	case "etcd":
-		cli, err := clientv3.New(clientv3.Config{Endpoints: hosts, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		pass, _ := u.User.Password()
+		cli, err := clientv3.New(clientv3.Config{Endpoints: hosts, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+			Username: u.User.Username(), Password: pass})
 		if err != nil {
 			return nil, nil, fmt.Errorf("cache URL %s: %v", RedactURL(raw), err)
 		}
@@ -86,11 +91,39 @@ func clusterOptions(u *url.URL, hosts []string) (*redis.ClusterOptions, error) {
 		q.Add("addr", h)
 	}
 	one := *u
-	one.Scheme, one.Host, one.RawQuery = "redis", hosts[0], q.Encode()
+	one.Scheme, one.Host, one.RawQuery = strings.TrimSuffix(u.Scheme, "+cluster"), hosts[0], q.Encode()
 	opt, err := redis.ParseClusterURL(one.String())
 	if err != nil {
 		return nil, err
 	}
+	opt.ContextTimeoutEnabled = true
+	return opt, nil
+}
+
+// sentinelOptions reads redis+sentinel://[user:pass@]s1,s2,s3/master[/db][?options]
+// (rediss+sentinel:// for TLS): the credentials are the master's, the
+// options go-redis's FailoverOptions fields in snake case, as
+// redis.ParseFailoverURL takes them; unknown options are refused.
+func sentinelOptions(u *url.URL, hosts []string) (*redis.FailoverOptions, error) {
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if parts[0] == "" || len(parts) > 2 {
+		return nil, errors.New("name the master, and the db if not 0: redis+sentinel://h1,h2/mymaster[/db]")
+	}
+	q := u.Query()
+	for _, h := range hosts[1:] {
+		q.Add("addr", h)
+	}
+	q.Set("master_name", parts[0])
+	one := url.URL{Scheme: strings.TrimSuffix(u.Scheme, "+sentinel"), Host: hosts[0], RawQuery: q.Encode()}
+	if len(parts) == 2 {
+		one.Path = "/" + parts[1]
+	}
+	opt, err := redis.ParseFailoverURL(one.String())
+	if err != nil {
+		return nil, err
+	}
+	opt.Username = u.User.Username()
+	opt.Password, _ = u.User.Password()
 	opt.ContextTimeoutEnabled = true
 	return opt, nil
 }

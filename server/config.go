@@ -129,6 +129,9 @@ func ParseConfig(r io.Reader) (Config, error) {
 	dec := yaml.NewDecoder(r)
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
+		if strings.Contains(err.Error(), "into time.Duration") {
+			return Config{}, fmt.Errorf("config: %w (durations are written with a unit: 600 seconds is 10m or 600s)", err)
+		}
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return c, nil
@@ -178,6 +181,12 @@ func (c *Config) Validate() error {
 	if lockTTL := c.Settings.LockTTL; lockTTL > 0 && lockTTL < upstreamTimeout {
 		errs = append(errs, fmt.Errorf("lock_ttl (%v) must be at least upstream.timeout (%v): a lease shorter than one upstream call is lost mid-fetch whenever upstream is slow", lockTTL, upstreamTimeout))
 	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		errs = append(errs, errors.New("tls: give both cert and key (or neither, for plain HTTP behind a TLS proxy)"))
+	}
+	if len(c.Apps) == 0 {
+		errs = append(errs, errors.New("apps: none configured: list at least one app"))
+	}
 	if len(c.Clients) == 0 && !c.InsecureNoAuth {
 		errs = append(errs, errors.New("no clients: add client keys, or set insecure_no_auth (loopback only)"))
 	}
@@ -197,8 +206,16 @@ func (c *Config) Validate() error {
 		names[cl.Name] = true
 	}
 	ids, suites := map[string]bool{}, map[string]bool{}
+	accounts := map[string]string{} // upstream account -> the app that has it
 	for i, a := range c.Apps {
 		where := fmt.Sprintf("apps[%d] (%s)", i, a.ID)
+		if acct := a.account(); acct != "" {
+			if other, dup := accounts[acct]; dup {
+				errs = append(errs, fmt.Errorf("%s: the same %s account as app %q: one account, one app (a second id could carry another secret and bypass the first's clients list)", where, a.Kind, other))
+			} else {
+				accounts[acct] = a.ID
+			}
+		}
 		switch {
 		case a.ID == "" || strings.ContainsAny(a.ID, "/#?% "):
 			errs = append(errs, fmt.Errorf("%s: id must be set and URL-safe", where))
@@ -245,6 +262,32 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// account names the upstream credential an app stands for, empty when
+// its fields are missing (reported elsewhere).
+func (a AppConfig) account() string {
+	var parts []string
+	switch a.Kind {
+	case KindOfficial, KindStable:
+		parts = []string{a.AppID}
+	case KindWeCom:
+		parts = []string{a.CorpID, a.AgentID}
+	case KindProvider:
+		parts = []string{a.CorpID}
+	case KindSuite:
+		parts = []string{a.SuiteID}
+	case KindCorp:
+		parts = []string{a.CorpID, a.Suite}
+	default:
+		return ""
+	}
+	for _, p := range parts {
+		if p == "" {
+			return ""
+		}
+	}
+	return a.Kind + ":" + strings.Join(parts, ":")
 }
 
 // isLoopback reports whether a listen address binds only loopback.

@@ -420,12 +420,53 @@ func TestConfigRefusals(t *testing.T) {
 		"negative duration":           func(c *server.Config) { c.LockWait = -time.Second },
 		"lock_ttl below upstream":     func(c *server.Config) { c.LockTTL = 2 * time.Second },
 		"lock_wait below lock_ttl":    func(c *server.Config) { c.LockTTL, c.LockWait = time.Minute, 30*time.Second },
+		"tls cert without key":        func(c *server.Config) { c.TLS.Cert = "/etc/wxtoken/tls.crt" },
+		"tls key without cert":        func(c *server.Config) { c.TLS.Key = "/etc/wxtoken/tls.key" },
+		"no apps":                     func(c *server.Config) { c.Apps = nil },
+		"one appid under two ids": func(c *server.Config) {
+			c.Apps = append(c.Apps, server.AppConfig{ID: "shop2", AppID: c.Apps[0].AppID, SecretEnv: c.Apps[0].SecretEnv})
+		},
+		"one wecom agent under two ids": func(c *server.Config) {
+			dup := c.Apps[2]
+			dup.ID = "corp2"
+			c.Apps = append(c.Apps, dup)
+		},
+		"file cache with a host":   func(c *server.Config) { c.Cache = "file://var/lib/wxtoken" },
+		"redis unknown option":     func(c *server.Config) { c.Cache = "redis://127.0.0.1:6379/0?bogus=1" },
+		"cluster unknown option":   func(c *server.Config) { c.Cache = "redis+cluster://h1:1,h2:2?bogus=1" },
+		"sentinel unknown option":  func(c *server.Config) { c.Cache = "redis+sentinel://:hunter2@h1:1,h2:2/mymaster?db=3&bogus=1" },
+		"sentinel without master":  func(c *server.Config) { c.Cache = "redis+sentinel://h1:1,h2:2" },
+		"negative request_timeout": func(c *server.Config) { c.RequestTimeout = -time.Second },
+		"client without a name":    func(c *server.Config) { c.Clients[0].Name = "" },
+		"client name twice":        func(c *server.Config) { c.Clients[1].Name = c.Clients[0].Name },
+		"app id not URL-safe":      func(c *server.Config) { c.Apps[0].ID = "shop/1" },
+		"corp before its suite": func(c *server.Config) {
+			c.Apps = append(c.Apps, server.AppConfig{ID: "t", Kind: "corp", CorpID: "ww", Suite: "nosuite", SecretEnv: "X"})
+		},
 	}
 	wants := map[string]string{
-		"refresh_ahead below margin": "refresh_ahead (30s) must be greater than expiry_margin (1m0s)",
-		"negative duration":          "lock_wait is -1s: it must not be negative",
-		"lock_ttl below upstream":    "lock_ttl (2s) must be at least upstream.timeout (10s)",
-		"lock_wait below lock_ttl":   "lock_wait (30s) must be greater than lock_ttl (1m0s)",
+		"refresh_ahead below margin":    "refresh_ahead (30s) must be greater than expiry_margin (1m0s)",
+		"negative duration":             "lock_wait is -1s: it must not be negative",
+		"lock_ttl below upstream":       "lock_ttl (2s) must be at least upstream.timeout (10s)",
+		"lock_wait below lock_ttl":      "lock_wait (30s) must be greater than lock_ttl (1m0s)",
+		"tls cert without key":          "tls: give both cert and key",
+		"tls key without cert":          "tls: give both cert and key",
+		"no apps":                       "apps: none configured",
+		"one appid under two ids":       `apps[5] (shop2): the same official account as app "shop"`,
+		"one wecom agent under two ids": `(corp2): the same wecom account as app`,
+		"file cache with a host":        "write file:///var/lib/wxtoken",
+		"redis unknown option":          "bogus",
+		"cluster unknown option":        "bogus",
+		"sentinel unknown option":       "bogus",
+		"sentinel without master":       "name the master",
+		"negative request_timeout":      "request_timeout is -1s",
+		"client without a name":         "clients[0]: no name",
+		"client name twice":             "used twice",
+		"app id not URL-safe":           "id must be set and URL-safe",
+		"corp before its suite":         `suite "nosuite" is not a suite app listed before it`,
+	}
+	if len(cases) < 25 {
+		t.Fatalf("%d broken configs; the table keeps at least 25", len(cases))
 	}
 	for name, mutate := range cases {
 		cfg := baseConfig(t, sim)
@@ -451,6 +492,9 @@ func TestConfigRefusals(t *testing.T) {
 	srv.Close()
 	if _, err := server.ParseConfig(strings.NewReader("listen: x\nlisen: y\n")); err == nil {
 		t.Fatal("a misspelt config field was accepted")
+	}
+	if _, err := server.ParseConfig(strings.NewReader("refresh_ahead: 600\n")); err == nil || !strings.Contains(err.Error(), "10m") {
+		t.Fatalf("a duration without a unit: %v; want an error saying how to write it", err)
 	}
 }
 
