@@ -46,10 +46,22 @@ func (c *clients) match(key string) string {
 
 type clientKey struct{}
 
+// requestClient is where authenticate leaves the client's name for the
+// request log, which runs outside it (on the request it was given, not
+// the one authenticate derived).
+type requestClient struct{ name string }
+
+type requestClientKey struct{}
+
 // clientName returns the authenticated client's name ("" without auth).
 func clientName(r *http.Request) string {
-	n, _ := r.Context().Value(clientKey{}).(string)
-	return n
+	if n, ok := r.Context().Value(clientKey{}).(string); ok {
+		return n
+	}
+	if rc, ok := r.Context().Value(requestClientKey{}).(*requestClient); ok {
+		return rc.name
+	}
+	return ""
 }
 
 // authenticate requires a valid bearer key unless the server runs without
@@ -69,6 +81,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wxtoken"`)
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "missing or wrong client key")
 			return
+		}
+		if rc, ok := r.Context().Value(requestClientKey{}).(*requestClient); ok {
+			rc.name = name
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientKey{}, name)))
 	})

@@ -78,11 +78,19 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		r = r.WithContext(context.WithValue(r.Context(), requestClientKey{}, &requestClient{}))
 		h.ServeHTTP(rec, r)
 		s.metrics.requests.WithLabelValues(route, http.StatusText(rec.status)).Inc()
 		level := slog.LevelDebug
-		if rec.status >= 500 {
+		switch {
+		case rec.status >= 500:
 			level = slog.LevelWarn
+		case rec.status == http.StatusUnauthorized || rec.status == http.StatusForbidden:
+			// A refused key is worth an operator's eye, but a client
+			// retrying with a wrong key must not flood the log.
+			if s.refusals.allow(time.Now()) {
+				level = slog.LevelWarn
+			}
 		}
 		s.log.Log(r.Context(), level, "request", "route", route, "app", r.PathValue("app"), "status", rec.status,
 			"client", clientName(r), "duration", time.Since(start))

@@ -47,6 +47,8 @@ type Server struct {
 	log     *slog.Logger
 	handler http.Handler
 	started time.Time
+	// refusals rate-limits the warnings for refused client keys.
+	refusals logLimiter
 }
 
 // app is one configured account and the Manager keys of its credentials.

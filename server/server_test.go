@@ -186,6 +186,46 @@ func TestAuth(t *testing.T) {
 	}
 }
 
+// Every request log line names the client, and a refused key is a
+// warning (one per 10 s, so a client retrying a wrong key cannot flood the
+// log), never showing the key.
+func TestRequestLogNamesTheClientAndWarnsOfRefusals(t *testing.T) {
+	e := newEnv(t)
+	if code, _ := e.do("GET", "/v1/token/shop", billingKey, nil); code != 200 {
+		t.Fatalf("token: %d", code)
+	}
+	for range 5 {
+		e.do("GET", "/v1/token/shop", "wrong-key-123", nil)
+	}
+	var served, refusedWarn, refusedDebug int
+	for _, line := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
+		var rec struct {
+			Level, Msg, Client string
+			Status             int
+		}
+		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "request" {
+			continue
+		}
+		switch {
+		case rec.Status == 200 && rec.Client == "billing":
+			served++
+		case rec.Status == 401 && rec.Level == "WARN":
+			refusedWarn++
+		case rec.Status == 401:
+			refusedDebug++
+		}
+	}
+	if served != 1 {
+		t.Errorf("rule: a request's log line names its client; %d lines with client billing, want 1", served)
+	}
+	if refusedWarn != 1 || refusedDebug != 4 {
+		t.Errorf("rule: refused keys are warned of, at most one per 10 s; %d warnings and %d debug lines for 5 refusals, want 1 and 4", refusedWarn, refusedDebug)
+	}
+	if strings.Contains(e.logs.String(), "wrong-key-123") {
+		t.Error("a refused key appears in the log")
+	}
+}
+
 func TestAuthOptionalForMetricsAndStatus(t *testing.T) {
 	no := false
 	e := newEnv(t, func(c *server.Config) { c.Auth.Metrics, c.Auth.Status = &no, &no })
