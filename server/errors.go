@@ -43,7 +43,8 @@ func writeError(w http.ResponseWriter, status, code int, msg string) {
 func writeTokenError(w http.ResponseWriter, err error) {
 	var ae *wechat.APIError
 	if errors.As(err, &ae) {
-		writeError(w, http.StatusBadGateway, ae.Code, ae.Error())
+		// Upstream's own message, once: the errcode says the rest.
+		writeError(w, http.StatusBadGateway, ae.Code, ae.Msg)
 		return
 	}
 	writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "no usable token: "+err.Error())

@@ -318,6 +318,10 @@ func TestUpstreamRefusalIs502WithItsErrcode(t *testing.T) {
 	if code != 502 || v.Errcode != 40125 || !strings.Contains(v.Errmsg, "invalid appsecret") {
 		t.Fatalf("wrong secret upstream: %d %s, want 502 with errcode 40125", code, body)
 	}
+	// errmsg is upstream's message, once, not the Go error chain.
+	if strings.Contains(v.Errmsg, "wechat:") || strings.Count(v.Errmsg, "40125") > 0 {
+		t.Fatalf("errmsg %q carries the Go error chain; want upstream's message alone", v.Errmsg)
+	}
 }
 
 func TestNoUsableTokenIs503(t *testing.T) {
