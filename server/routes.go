@@ -27,6 +27,7 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	api("GET /v1/ticket/{app}/{kind}", s.handleTicket)
 	api("POST /v1/jsapi/{app}/signature", s.handleSignature)
 	api("POST /v1/suite_ticket/{app}", s.handleSuiteTicket)
+	api("GET /v1/status", s.handleStatusJSON)
 	mux.Handle("GET /healthz", s.instrument("GET /healthz", http.HandlerFunc(s.handleHealthz)))
 	mux.Handle("GET /readyz", s.instrument("GET /readyz", http.HandlerFunc(s.handleReadyz)))
 	open("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), s.cfg.Auth.Metrics)

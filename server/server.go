@@ -7,12 +7,14 @@
 //	GET  /v1/ticket/{app}/{jsapi|agent_config}
 //	POST /v1/jsapi/{app}/signature          {"url"} -> {"appId","timestamp","nonceStr","signature"}
 //	POST /v1/suite_ticket/{app}             {"suite_ticket","timestamp"}: a ticket WeCom pushed
+//	GET  /v1/status                         per-app health: {"cache","apps":{id:{"healthy","state","expires_at"}}}
 //	GET  /healthz  /readyz  /metrics  /
 //
 // Clients authenticate with "Authorization: Bearer <key>". Errors are JSON
 // {"errcode","errmsg"}: 400 malformed, 401 no or wrong key, 403 app not
-// allowed for the client, 404 unknown app, 413 body too large, 502 upstream
-// refused (with its errcode), 503 no usable token and refresh failing.
+// allowed for the client, 404 unknown app, 405 wrong method, 413 body too
+// large, 502 upstream refused (with its errcode and message), 503 no usable
+// token and refresh failing, or none within request_timeout.
 package server
 
 import (
@@ -109,6 +111,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 			return nil, err
 		}
 	}
+	o.registry.MustRegister(newAppCollector(s))
 	s.handler = s.routes(o.registry)
 	return s, nil
 }

@@ -395,21 +395,52 @@ func TestTicketsAndSignature(t *testing.T) {
 	}
 }
 
+// One app's wrong secret must not take the instance out of service: a
+// readiness probe answers for the process and the cache, the healthy app
+// serves, and the broken one shows in GET /v1/status and in the metrics.
+// The probe needs no key, so it carries no error text.
 func TestReadiness(t *testing.T) {
-	e := newEnv(t, func(c *server.Config) { c.Apps = c.Apps[:1] })
+	e := newEnv(t) // "bad" has a wrong secret; the others are right
+	if code, _ := e.do("GET", "/v1/token/shop", billingKey, nil); code != 200 {
+		t.Fatalf("the healthy app: %d", code)
+	}
+	if code, _ := e.do("GET", "/v1/token/bad", billingKey, nil); code != 502 {
+		t.Fatalf("the app with a wrong secret: %d, want 502", code)
+	}
 	code, body := e.do("GET", "/readyz", "", nil)
-	if code != 503 || !strings.Contains(string(body), "no token yet") {
-		t.Fatalf("/readyz before any token: %d %s, want 503 naming the reason", code, body)
+	if code != 200 || strings.Contains(string(body), "40125") || strings.Contains(string(body), "appsecret") {
+		t.Fatalf("/readyz with one app failing: %d %s; want 200 and no error text", code, body)
 	}
-	e.do("GET", "/v1/token/shop", billingKey, nil)
-	if code, body := e.do("GET", "/readyz", "", nil); code != 200 {
-		t.Fatalf("/readyz with every token usable: %d %s", code, body)
+	code, body = e.do("GET", "/v1/status", billingKey, nil)
+	var st struct {
+		Cache string
+		Apps  map[string]struct {
+			Healthy bool
+			State   string
+		}
 	}
-	b := newEnv(t, func(c *server.Config) { c.Apps = c.Apps[4:] }) // only "bad"
-	b.do("GET", "/v1/token/bad", billingKey, nil)
-	code, body = b.do("GET", "/readyz", "", nil)
-	if code != 503 || !strings.Contains(string(body), "40125") {
-		t.Fatalf("/readyz with a failing app: %d %s, want 503 with the reason", code, body)
+	if err := json.Unmarshal(body, &st); code != 200 || err != nil {
+		t.Fatalf("/v1/status: %d %s", code, body)
+	}
+	if !st.Apps["shop"].Healthy || st.Apps["bad"].Healthy || !strings.Contains(st.Apps["bad"].State, "40125") || st.Cache != "ok" {
+		t.Fatalf("/v1/status = %s; want shop healthy, bad failing with its errcode, cache ok", body)
+	}
+	if _, seen := st.Apps["restricted"]; seen {
+		t.Fatal("/v1/status shows billing an app it may not use")
+	}
+	if code, _ := e.do("GET", "/v1/status", "", nil); code != 401 {
+		t.Fatalf("/v1/status without a key: %d, want 401", code)
+	}
+	_, metrics := e.do("GET", "/metrics", billingKey, nil)
+	for _, want := range []string{`wxtoken_app_healthy{app="bad"} 0`, `wxtoken_app_healthy{app="shop"} 1`, `wxtoken_token_expiry_timestamp_seconds{app="shop"}`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	dead := newEnv(t, func(c *server.Config) { c.Cache = "redis://127.0.0.1:1/0?dial_timeout=200ms" })
+	code, body = dead.do("GET", "/readyz", "", nil)
+	if code != 503 || strings.Contains(string(body), "127.0.0.1") {
+		t.Fatalf("/readyz with the cache down: %d %s; want 503 without the cache's address", code, body)
 	}
 }
 
