@@ -24,6 +24,7 @@ type metrics struct {
 	cacheErrs *prometheus.CounterVec
 	degraded  *prometheus.CounterVec
 	requests  *prometheus.CounterVec
+	events    *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -42,10 +43,23 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help: "Refreshes made without the fleet lock because the store was unreachable."}, []string{"app"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_http_requests_total",
 			Help: "HTTP requests by route and status."}, []string{"route", "status"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_events_total",
+			Help: "Lifecycle events by app and event: fetch, adopt, lock_wait, cache_error, corrupt, degraded, stale_served, fenced, spurious (a reported token upstream still accepts), verified (a reported token upstream confirmed dead), budget."}, []string{"app", "event"}),
 	}
-	reg.MustRegister(m.served, m.upstream, m.refresh, m.lockWait, m.cacheErrs, m.degraded, m.requests,
+	reg.MustRegister(m.served, m.upstream, m.refresh, m.lockWait, m.cacheErrs, m.degraded, m.requests, m.events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// zeroEvents are the events alert rules watch: their series exist at 0 for
+// every app from the start, so that increase() sees the first one.
+var zeroEvents = []core.EventKind{core.EventSpurious, core.EventVerified, core.EventDegraded, core.EventCacheError, core.EventBudget}
+
+// startApp creates the zero series of app id.
+func (m *metrics) startApp(id string) {
+	for _, k := range zeroEvents {
+		m.events.WithLabelValues(id, k.String())
+	}
 }
 
 // stats keeps what the status page shows per credential identity.
@@ -95,6 +109,7 @@ func (st *stats) fetched(id string, err error, now time.Time) {
 // observe turns Manager events into metrics and status.
 func (s *Server) observe(e core.Event) {
 	appID, cred := s.appOf(e.ID)
+	s.metrics.events.WithLabelValues(appID, e.Kind.String()).Inc()
 	switch e.Kind {
 	case core.EventFetch:
 		code := 0

@@ -166,6 +166,7 @@ func (s *Server) register(ac AppConfig) error {
 	}
 	s.apps[ac.ID] = a
 	s.order = append(s.order, a)
+	s.metrics.startApp(ac.ID)
 	return nil
 }
 

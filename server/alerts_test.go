@@ -1,0 +1,47 @@
+package server_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The shipped alert rules (docs/alerts.yaml) are valid, fire as their unit
+// tests say (docs/alerts_test.yaml), and name only metrics the server
+// exports.
+func TestAlertRules(t *testing.T) {
+	docs, err := filepath.Abs("../docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := os.ReadFile(filepath.Join(docs, "alerts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	e.do("GET", "/v1/token/shop", billingKey, nil)
+	e.do("GET", "/v1/token/bad", billingKey, nil)
+	_, metrics := e.do("GET", "/metrics", billingKey, nil)
+	for _, name := range regexp.MustCompile(`wxtoken_[a-z_]+`).FindAllString(string(rules), -1) {
+		if !strings.Contains(string(metrics), "\n"+name) {
+			t.Errorf("docs/alerts.yaml uses %s, which the server does not export", name)
+		}
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool is not installed (scripts/install-test-deps installs Debian's prometheus)")
+		}
+		t.Skip("promtool not installed: run scripts/install-test-deps")
+	}
+	for _, args := range [][]string{{"check", "rules", "alerts.yaml"}, {"test", "rules", "alerts_test.yaml"}} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = docs
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
