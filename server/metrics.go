@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,7 +34,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		served: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_tokens_served_total",
 			Help: "Tokens, tickets and signatures served, by app and kind."}, []string{"app", "kind"}),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_upstream_fetches_total",
-			Help: "Upstream fetches (retries included), by app, credential and errcode (0: success, -2: no errcode)."}, []string{"app", "credential", "errcode"}),
+			Help: "Upstream fetches (retries included), by app, credential and outcome: errcode 0 for success, upstream's errcode, http_STATUS for an HTTP error, timeout, or transport for another network failure."}, []string{"app", "credential", "errcode"}),
 		refresh: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wxtoken_refresh_duration_seconds",
 			Help: "Time of upstream fetches.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}, []string{"app", "credential"}),
 		lockWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wxtoken_lock_wait_seconds",
@@ -112,13 +114,7 @@ func (s *Server) observe(e core.Event) {
 	s.metrics.events.WithLabelValues(appID, e.Kind.String()).Inc()
 	switch e.Kind {
 	case core.EventFetch:
-		code := 0
-		if e.Err != nil {
-			if code = wechat.Code(e.Err); code == 0 {
-				code = -2
-			}
-		}
-		s.metrics.upstream.WithLabelValues(appID, cred, strconv.Itoa(code)).Inc()
+		s.metrics.upstream.WithLabelValues(appID, cred, outcome(e.Err)).Inc()
 		s.metrics.refresh.WithLabelValues(appID, cred).Observe(e.Duration.Seconds())
 		s.stats.fetched(e.ID, e.Err, time.Now())
 	case core.EventLockWait:
@@ -128,6 +124,29 @@ func (s *Server) observe(e core.Event) {
 	case core.EventDegraded:
 		s.metrics.degraded.WithLabelValues(appID).Inc()
 	}
+}
+
+// outcome labels an upstream fetch: "0", upstream's errcode, http_STATUS,
+// timeout or transport, so that an alert can tell a refusal from an outage.
+func outcome(err error) string {
+	var he *wechat.HTTPError
+	switch {
+	case err == nil:
+		return "0"
+	case wechat.Code(err) != 0:
+		return strconv.Itoa(wechat.Code(err))
+	case errors.As(err, &he):
+		return "http_" + strconv.Itoa(he.Status)
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return "timeout"
+	}
+	return "transport"
+}
+
+// isTimeout reports a network timeout anywhere in err's chain.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 // appOf maps a credential identity to the app it belongs to and the kind

@@ -148,11 +148,13 @@ func (c client) roundTrip(ctx context.Context, method, path string, q url.Values
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		var t interface{ Timeout() bool }
+		timedOut := errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &t) && t.Timeout())
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // url.Error prints the URL, query and secret included
 		}
-		return nil, &TransportError{Endpoint: path, Err: errors.New(c.redact(err.Error()))}
+		return nil, &TransportError{Endpoint: path, Err: errors.New(c.redact(err.Error())), TimedOut: timedOut}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))

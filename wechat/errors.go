@@ -55,7 +55,13 @@ func (e *HTTPError) Transient() bool { return e.Status >= 500 || e.Status == 429
 type TransportError struct {
 	Endpoint string
 	Err      error
+	// TimedOut says the request ran out of time (the client's timeout or
+	// the context's deadline), as opposed to a refused or reset connection.
+	TimedOut bool
 }
+
+// Timeout reports TimedOut, as net.Error does.
+func (e *TransportError) Timeout() bool { return e.TimedOut }
 
 // Error implements error.
 func (e *TransportError) Error() string {

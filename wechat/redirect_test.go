@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/wechat"
@@ -50,5 +51,28 @@ func TestUpstreamRedirectIsNeverFollowed(t *testing.T) {
 	}
 	if n := reached.Load(); n != 0 {
 		t.Fatalf("rule: a redirect is never followed; the other host got %d requests", n)
+	}
+}
+
+// A request that runs out of time says so (TransportError.Timeout), so
+// that metrics tell a slow upstream from a refused connection.
+func TestTransportErrorTellsATimeout(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	defer slow.Close()
+	src := wechat.OfficialAccount("wxapp", "secret", wechat.WithBaseURL(slow.URL),
+		wechat.WithHTTPClient(&http.Client{Timeout: 100 * time.Millisecond}))
+	_, err := src.Fetch(context.Background(), core.FetchRequest{ID: "t"})
+	var te *wechat.TransportError
+	if !errors.As(err, &te) || !te.Timeout() {
+		t.Fatalf("a timed-out request: %v; want a TransportError that says Timeout", err)
+	}
+	dead := httptest.NewServer(nil)
+	deadURL := dead.URL
+	dead.Close()
+	_, err = wechat.OfficialAccount("wxapp", "secret", wechat.WithBaseURL(deadURL)).Fetch(context.Background(), core.FetchRequest{ID: "t"})
+	if !errors.As(err, &te) || te.Timeout() {
+		t.Fatalf("a refused connection: %v; want a TransportError that is no timeout", err)
 	}
 }
