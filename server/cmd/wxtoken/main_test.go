@@ -161,3 +161,15 @@ func TestServeRefusesNoAuthOffLoopback(t *testing.T) {
 		t.Fatalf("a config with a misspelt field = %v, want an error naming it", err)
 	}
 }
+
+func TestVersion(t *testing.T) {
+	out, err := run(t, context.Background(), "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"wxtoken ", "module   github.com/wxtoken/wxtoken/server", "go       go1."} {
+		if !strings.Contains(out, want) {
+			t.Errorf("version output lacks %q:\n%s", want, out)
+		}
+	}
+}
