@@ -39,7 +39,7 @@ func TestFarmOnRedisCluster(t *testing.T) {
 	pace := envDuration(t, "WXTOKEN_FARM_PACE", 100*time.Millisecond)
 	rep, _, err := farm.Run(context.Background(), farm.Config{
 		Nodes: nodes, Workers: 1, Pace: pace, PollOnly: os.Getenv("WXTOKEN_FARM_POLL_ONLY") == "1",
-		Ramp: envDuration(t, "WXTOKEN_FARM_RAMP", 0),
+		Ramp:     envDuration(t, "WXTOKEN_FARM_RAMP", 0),
 		Lifetime: life, Overlap: life / 8, Duration: d, Settings: settings,
 		// Each node's client is kept small: two connections per master.
 		Cache: "redis+cluster://" + strings.Join(addrs, ",") + "?pool_size=2",
