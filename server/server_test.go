@@ -324,10 +324,16 @@ func TestUpstreamRefusalIs502WithItsErrcode(t *testing.T) {
 	}
 }
 
-func TestNoUsableTokenIs503(t *testing.T) {
+// closedServerURL is the address of a server that no longer listens: a
+// connection to it is refused at once.
+func closedServerURL() string {
 	dead := httptest.NewServer(nil)
-	deadURL := dead.URL
-	dead.Close()
+	defer dead.Close()
+	return dead.URL
+}
+
+func TestNoUsableTokenIs503(t *testing.T) {
+	deadURL := closedServerURL()
 	// A caller waits out an upstream outage for up to lock_wait, then gets
 	// 503 (short settings keep the test fast).
 	e := newEnv(t, func(c *server.Config) {
@@ -348,9 +354,7 @@ func TestNoUsableTokenIs503(t *testing.T) {
 // lock wait longer than it, the client gets a 503 in JSON when the
 // request's time is up, not a connection the server's WriteTimeout cut.
 func TestRequestTimeoutAnswers503(t *testing.T) {
-	dead := httptest.NewServer(nil)
-	deadURL := dead.URL
-	dead.Close()
+	deadURL := closedServerURL()
 	e := newEnv(t, func(c *server.Config) {
 		c.Upstream.WeChat, c.Upstream.Timeout = deadURL, time.Second
 		c.LockTTL, c.LockWait = 5*time.Second, 20*time.Second
