@@ -26,13 +26,14 @@ type metrics struct {
 	cacheErrs *prometheus.CounterVec
 	degraded  *prometheus.CounterVec
 	requests  *prometheus.CounterVec
+	durations *prometheus.HistogramVec
 	events    *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
 	m := &metrics{
 		served: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_tokens_served_total",
-			Help: "Tokens, tickets and signatures served, by app and kind."}, []string{"app", "kind"}),
+			Help: "Tokens, tickets and signatures served, by app and credential (access_token, jsapi, agent_config, signature)."}, []string{"app", "credential"}),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_upstream_fetches_total",
 			Help: "Upstream fetches (retries included), by app, credential and outcome: errcode 0 for success, upstream's errcode, http_STATUS for an HTTP error, timeout, or transport for another network failure."}, []string{"app", "credential", "errcode"}),
 		refresh: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wxtoken_refresh_duration_seconds",
@@ -44,11 +45,13 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		degraded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_degraded_refreshes_total",
 			Help: "Refreshes made without the fleet lock because the store was unreachable."}, []string{"app"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_http_requests_total",
-			Help: "HTTP requests by route and status."}, []string{"route", "status"}),
+			Help: "HTTP requests by handler (the route's path pattern), method and status code."}, []string{"handler", "method", "code"}),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wxtoken_http_request_duration_seconds",
+			Help: "Time to answer HTTP requests, by handler and method.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}, []string{"handler", "method"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_events_total",
 			Help: "Lifecycle events by app and event: fetch, adopt, lock_wait, cache_error, corrupt, degraded, stale_served, fenced, spurious (a reported token upstream still accepts), verified (a reported token upstream confirmed dead), budget."}, []string{"app", "event"}),
 	}
-	reg.MustRegister(m.served, m.upstream, m.refresh, m.lockWait, m.cacheErrs, m.degraded, m.requests, m.events,
+	reg.MustRegister(m.served, m.upstream, m.refresh, m.lockWait, m.cacheErrs, m.degraded, m.requests, m.durations, m.events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -73,15 +73,19 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
-// instrument counts and logs each request by route (never by key or
-// token).
+// instrument counts, times and logs each request by route (never by key
+// or token): promhttp's middleware labels code and method, the route's
+// path pattern is the handler label.
 func (s *Server) instrument(route string, h http.Handler) http.Handler {
+	_, path, _ := strings.Cut(route, " ")
+	handler := prometheus.Labels{"handler": path}
+	counted := promhttp.InstrumentHandlerDuration(s.metrics.durations.MustCurryWith(handler),
+		promhttp.InstrumentHandlerCounter(s.metrics.requests.MustCurryWith(handler), h))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		r = r.WithContext(context.WithValue(r.Context(), requestClientKey{}, &requestClient{}))
-		h.ServeHTTP(rec, r)
-		s.metrics.requests.WithLabelValues(route, http.StatusText(rec.status)).Inc()
+		counted.ServeHTTP(rec, r)
 		level := slog.LevelDebug
 		switch {
 		case rec.status >= 500:

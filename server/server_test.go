@@ -454,11 +454,15 @@ func TestMetricsAndStatusPage(t *testing.T) {
 	e.do("GET", "/v1/token/bad", billingKey, nil)
 	code, body := e.do("GET", "/metrics", billingKey, nil)
 	for _, want := range []string{
-		`wxtoken_tokens_served_total{app="shop",kind="access_token"} 1`,
+		`wxtoken_tokens_served_total{app="shop",credential="access_token"} 1`,
 		`wxtoken_upstream_fetches_total{app="shop",credential="access_token",errcode="0"} 1`,
 		`wxtoken_upstream_fetches_total{app="bad",credential="access_token",errcode="40125"} 1`,
 		`wxtoken_refresh_duration_seconds_count{app="shop",credential="access_token"} 1`,
-		`wxtoken_http_requests_total{route="GET /v1/token/{app}",status="OK"} 1`,
+		`wxtoken_http_requests_total{code="200",handler="/v1/token/{app}",method="get"} 1`,
+		`wxtoken_http_requests_total{code="502",handler="/v1/token/{app}",method="get"} 1`,
+		`wxtoken_http_request_duration_seconds_count{handler="/v1/token/{app}",method="get"} 2`,
+		// Counters an alert watches exist at zero before their first event.
+		`wxtoken_events_total{app="stable",event="spurious"} 0`,
 	} {
 		if code != 200 || !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
