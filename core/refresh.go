@@ -89,8 +89,9 @@ func (m *Manager) refreshHeld(ctx context.Context, e *entry, st *store, w want, 
 		}
 	}
 	fctx, fcancel := h.bind(ctx)
-	tok, err := m.fetch(fctx, e, st, w)
+	tok, calls, err := m.fetch(fctx, e, st, w)
 	fcancel()
+	m.countCalls(ctx, e, st, calls)
 	if err != nil {
 		return m.fallback(e, w, err)
 	}
@@ -248,12 +249,15 @@ func (m *Manager) unlock(ctx context.Context, e *entry, h *held) {
 // fetch calls the Source, retrying transient errors with backoff while ctx
 // allows. A failure is held (see Settings.ErrorHold) so that callers
 // arriving next do not each call upstream again.
-func (m *Manager) fetch(ctx context.Context, e *entry, st *store, w want) (Token, error) {
+//
+// It also returns how many calls it made.
+func (m *Manager) fetch(ctx context.Context, e *entry, st *store, w want) (Token, int, error) {
 	req := FetchRequest{ID: e.id, Rejected: w.reject, Deps: m, State: st.cache, StatePrefix: e.statePrefix, Now: m.now}
 	start := time.Now()
 	var (
-		tok Token
-		err error
+		tok   Token
+		err   error
+		calls int
 	)
 	for attempt := 0; attempt < m.cfg.FetchAttempts; attempt++ {
 		if attempt > 0 {
@@ -261,6 +265,7 @@ func (m *Manager) fetch(ctx context.Context, e *entry, st *store, w want) (Token
 				break
 			}
 		}
+		calls++
 		tok, err = e.src.Fetch(ctx, req)
 		if err == nil {
 			err = m.checkFetched(&tok)
@@ -277,11 +282,11 @@ func (m *Manager) fetch(ctx context.Context, e *entry, st *store, w want) (Token
 		}
 		e.hold(err, m.now().Add(holdFor))
 		m.cfg.logger.Warn("wxtoken: upstream fetch failed", "id", e.id, "err", err)
-		return Token{}, err
+		return Token{}, calls, err
 	}
 	e.hold(nil, time.Time{})
 	m.cfg.logger.Debug("wxtoken: fetched a token", "id", e.id, "expires_in", tok.ExpiresAt.Sub(tok.IssuedAt).Round(time.Second))
-	return tok, nil
+	return tok, calls, nil
 }
 
 // checkFetched refuses an empty or expired token (never cache an error as
@@ -381,7 +386,9 @@ func (m *Manager) degradedRefresh(ctx context.Context, e *entry, st *store, w wa
 	m.cfg.logger.Warn("wxtoken: shared store unreachable, refreshing without the fleet lock", "id", e.id, "err", cause)
 	fctx, cancel := context.WithTimeout(ctx, m.cfg.LockTTL)
 	defer cancel()
-	tok, err := m.fetch(fctx, e, st, w)
+	// Calls made without the lock are not counted in the store: it is
+	// unreachable, and the count is kept only under the lock.
+	tok, _, err := m.fetch(fctx, e, st, w)
 	if err != nil {
 		return m.fallback(e, w, err)
 	}

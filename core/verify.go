@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,11 +21,13 @@ const maxVerifyWindow = 5 * time.Minute
 // that is left for the account's own use.
 const probeBudget = 500
 
-// ledger is the fleet-wide record of one credential's invalidations for a
-// day, kept in the shared cache under the credential's state prefix. It is
-// read and written only under the fleet lock.
+// ledger is the fleet-wide record of one credential's upstream calls and
+// invalidations for a day (Beijing time, when WeChat's quotas reset), kept
+// in the shared cache under the credential's state prefix. It is read and
+// written only under the fleet lock.
 type ledger struct {
 	Day     string `json:"day"`
+	Calls   int    `json:"calls"` // upstream calls for the credential, retries included
 	Probes  int    `json:"probes"`
 	Fetches int    `json:"fetches"`
 	// Alive names (by digest) the token upstream last confirmed alive,
@@ -135,6 +138,45 @@ func (m *Manager) spurious(e *entry, tok Token) {
 	m.observe(EventSpurious, e.id, 0, nil)
 	m.cfg.logger.Info("wxtoken: a caller reported as rejected a token upstream accepts; not replacing it",
 		"id", e.id, "generation", tok.Generation)
+}
+
+// countCalls adds the upstream calls of a fetch made under the fleet lock
+// to the day's ledger.
+func (m *Manager) countCalls(ctx context.Context, e *entry, st *store, calls int) {
+	if calls == 0 {
+		return
+	}
+	l := m.readLedger(ctx, e, st, m.now())
+	l.Calls += calls
+	m.writeLedger(ctx, e, st, l)
+}
+
+// CallsToday returns how many upstream calls the whole fleet made today
+// (Beijing time, when WeChat's daily quotas reset) for the credential
+// registered under key, as counted in the shared store by the nodes that
+// held the fleet lock. Calls made while the store was unreachable are not
+// in it.
+func (m *Manager) CallsToday(ctx context.Context, key string) (int, error) {
+	e := (*m.names.Load())[key]
+	if e == nil {
+		return 0, unknownKey(key)
+	}
+	st := m.store.Load()
+	day := beijing.Day(m.now())
+	cctx, cancel := context.WithTimeout(ctx, m.cfg.CacheTimeout)
+	defer cancel()
+	raw, err := st.cache.Get(cctx, ledgerKey(e))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	}
+	var l ledger
+	if json.Unmarshal([]byte(raw), &l) != nil || l.Day != day {
+		return 0, nil
+	}
+	return l.Calls, nil
 }
 
 // spendInvalidation counts one invalidation-driven fetch against the

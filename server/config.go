@@ -35,6 +35,9 @@ type Config struct {
 	// memory://. redis:// and redis+cluster:// URLs take go-redis client
 	// options as query parameters in snake case (?pool_size=4&read_timeout=1s).
 	Cache string `yaml:"cache"`
+	// Instance names this server on its status page. Default the host
+	// name.
+	Instance string `yaml:"instance"`
 	// RequestTimeout bounds how long one API request waits for a token
 	// (through an upstream outage, a slow refresh): past it the client
 	// gets 503. Default 30s; wxtoken serve's HTTP write timeout is set
@@ -146,6 +149,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.Instance == "" {
+		c.Instance, _ = os.Hostname()
 	}
 	for i := range c.Apps {
 		a := &c.Apps[i]

@@ -482,6 +482,26 @@ func TestMetricsAndStatusPage(t *testing.T) {
 	if !strings.Contains(page, "40125") || !strings.Contains(page, "1 / 2000") {
 		t.Fatal("status page lacks the last error or the calls against the daily limit")
 	}
+	if host, _ := os.Hostname(); !strings.Contains(page, "instance <code>"+host+"</code>") || !strings.Contains(page, "Beijing day") {
+		t.Fatal("status page lacks the instance name or the Beijing day")
+	}
+}
+
+// Two servers on one store: the second shows the calls the first made,
+// since the daily quota is the fleet's.
+func TestStatusPageCountsTheFleetsCalls(t *testing.T) {
+	cache := "file://" + t.TempDir()
+	a := newEnv(t, func(c *server.Config) { c.Cache = cache })
+	b := newEnv(t, func(c *server.Config) { c.Cache, c.Upstream.WeChat = cache, a.sim.URL; c.Instance = "node-b" })
+	if code, _ := a.do("GET", "/v1/token/shop", billingKey, nil); code != 200 {
+		t.Fatal("the first server got no token")
+	}
+	_, body := b.do("GET", "/", billingKey, nil)
+	page := string(body)
+	i := strings.Index(page, "<code>shop</code>")
+	if i < 0 || !strings.Contains(page[i:], "1 / 2000") || !strings.Contains(page, "instance <code>node-b</code>") {
+		t.Fatalf("the second server's status page does not count the first's call:\n%s", page)
+	}
 }
 
 func TestConfigRefusals(t *testing.T) {

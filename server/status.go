@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/wxtoken/wxtoken/internal/beijing"
 )
 
 //go:embed status.html
@@ -25,19 +27,22 @@ type statusRow struct {
 }
 
 type statusPage struct {
-	Now     string
-	Uptime  string
-	Cache   string
-	Version string
-	Apps    []statusRow
+	Now      string
+	Day      string // the Beijing day the calls are counted in
+	Uptime   string
+	Cache    string
+	Instance string
+	Version  string
+	Apps     []statusRow
 }
 
 // handleStatus renders the HTML status page: each app, its kind, token
-// age and time left (value masked), last refresh, last error, and
-// upstream calls today against the daily limit.
+// age and time left (value masked), last refresh, last error, and the
+// fleet's upstream calls today (Beijing day) against the daily limit.
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
-	page := statusPage{Now: now.UTC().Format(time.RFC3339), Uptime: since(s.started, now), Cache: RedactURL(s.cfg.Cache)}
+	page := statusPage{Now: now.UTC().Format(time.RFC3339), Day: beijing.Day(now), Uptime: since(s.started, now),
+		Cache: RedactURL(s.cfg.Cache), Instance: s.cfg.Instance}
 	for _, a := range s.order {
 		row := statusRow{ID: a.ID, Kind: a.Kind, Account: a.AppID, DailyLimit: a.DailyLimit, State: "none", Age: "-", Left: "-", LastRefresh: "-"}
 		switch a.Kind {
@@ -69,7 +74,12 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		} else if st.lastError != "" {
 			row.LastError = st.lastErrorAt.UTC().Format(time.RFC3339) + ": " + st.lastError
 		}
+		// The fleet's calls, from the store; this instance's own if the
+		// store does not answer.
 		row.CallsToday = st.callsToday
+		if n, err := s.mgr.CallsToday(r.Context(), a.tokenKey); err == nil {
+			row.CallsToday = n
+		}
 		page.Apps = append(page.Apps, row)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
