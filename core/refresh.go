@@ -91,7 +91,9 @@ func (m *Manager) refreshHeld(ctx context.Context, e *entry, st *store, w want, 
 	fctx, fcancel := h.bind(ctx)
 	tok, calls, err := m.fetch(fctx, e, st, w)
 	fcancel()
-	m.countCalls(ctx, e, st, calls)
+	// The day's calls are counted after the publish (still under the
+	// lock), so that waiting nodes do not wait for the bookkeeping.
+	defer m.countCalls(ctx, e, st, calls)
 	if err != nil {
 		return m.fallback(e, w, err)
 	}
