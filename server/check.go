@@ -1,0 +1,45 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wxtoken/wxtoken/wechat"
+)
+
+// AppCheck is one app's result in Check.
+type AppCheck struct {
+	App, Kind string
+	OK        bool
+	// Detail is the token's remaining life, or what failed (upstream's
+	// errcode and message, a timeout).
+	Detail string
+}
+
+// CheckCache reports whether the shared cache answers.
+func (s *Server) CheckCache(ctx context.Context) error { return s.pingCache(ctx) }
+
+// CheckApps gets every app's token once, as a client would, and says for
+// each whether it worked. On a server built on an empty in-memory cache
+// each get is an upstream call, which is what `wxtoken check --upstream`
+// wants: a wrong secret or an IP missing from the whitelist shows at once.
+func (s *Server) CheckApps(ctx context.Context) []AppCheck {
+	var out []AppCheck
+	for _, a := range s.order {
+		c := AppCheck{App: a.ID, Kind: a.Kind}
+		tok, err := s.mgr.Token(ctx, a.tokenKey)
+		var ae *wechat.APIError
+		switch {
+		case err == nil:
+			c.OK, c.Detail = true, "token expires in "+tok.ExpiresIn(time.Now()).Round(time.Second).String()
+		case errors.As(err, &ae):
+			c.Detail = fmt.Sprintf("errcode %d: %s", ae.Code, ae.Msg)
+		default:
+			c.Detail = err.Error()
+		}
+		out = append(out, c)
+	}
+	return out
+}
