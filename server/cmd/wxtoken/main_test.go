@@ -173,3 +173,11 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestInstanceNameFromTheEnvironment(t *testing.T) {
+	t.Setenv("WXTOKEN_INSTANCE", "pod-7")
+	cfg, err := loadServeConfig(serveFlags{})
+	if err != nil || cfg.Instance != "pod-7" {
+		t.Fatalf("WXTOKEN_INSTANCE: instance %q, %v; want pod-7", cfg.Instance, err)
+	}
+}

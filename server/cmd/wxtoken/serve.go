@@ -44,7 +44,7 @@ simulator started alongside. An upstream set to "sim" in any config does
 the same.
 
 Flags, then the environment (WXTOKEN_LISTEN, WXTOKEN_CACHE,
-WXTOKEN_LOG_FORMAT, WXTOKEN_LOG_LEVEL), override the file.`,
+WXTOKEN_INSTANCE, WXTOKEN_LOG_FORMAT, WXTOKEN_LOG_LEVEL), override the file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), cmd, f) },
 	}
@@ -82,6 +82,7 @@ func loadServeConfig(f serveFlags) (server.Config, error) {
 	}
 	override(&cfg.Listen, f.listen, "WXTOKEN_LISTEN")
 	override(&cfg.Cache, f.cache, "WXTOKEN_CACHE")
+	override(&cfg.Instance, "", "WXTOKEN_INSTANCE")
 	override(&cfg.Log.Format, f.logFormat, "WXTOKEN_LOG_FORMAT")
 	override(&cfg.Log.Level, f.logLevel, "WXTOKEN_LOG_LEVEL")
 	if f.insecureNoAuth {
