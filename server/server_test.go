@@ -452,6 +452,7 @@ func TestMetricsAndStatusPage(t *testing.T) {
 	e := newEnv(t)
 	e.do("GET", "/v1/token/shop", billingKey, nil)
 	e.do("GET", "/v1/token/bad", billingKey, nil)
+	e.do("GET", "/v1/ticket/shop/jsapi", billingKey, nil)
 	code, body := e.do("GET", "/metrics", billingKey, nil)
 	for _, want := range []string{
 		`wxtoken_tokens_served_total{app="shop",credential="access_token"} 1`,
@@ -481,6 +482,9 @@ func TestMetricsAndStatusPage(t *testing.T) {
 	}
 	if !strings.Contains(page, "40125") || !strings.Contains(page, "1 / 2000") {
 		t.Fatal("status page lacks the last error or the calls against the daily limit")
+	}
+	if !strings.Contains(page, "jsapi: 1h59m") && !strings.Contains(page, "jsapi: 2h0m0s left") {
+		t.Error("status page lacks the jsapi ticket's time left")
 	}
 	if host, _ := os.Hostname(); !strings.Contains(page, "instance <code>"+host+"</code>") || !strings.Contains(page, "Beijing day") {
 		t.Fatal("status page lacks the instance name or the Beijing day")

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"html/template"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -24,6 +25,7 @@ type statusRow struct {
 	LastRefresh            string
 	LastError              string
 	CallsToday, DailyLimit int
+	Tickets                []string // "jsapi: 1h59m left", in kind order
 }
 
 type statusPage struct {
@@ -76,6 +78,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		// The fleet's calls, from the store; this instance's own if the
 		// store does not answer.
+		row.Tickets = s.ticketStates(a, now)
 		row.CallsToday = st.callsToday
 		if n, err := s.mgr.CallsToday(r.Context(), a.tokenKey); err == nil {
 			row.CallsToday = n
@@ -102,4 +105,25 @@ func since(t, now time.Time) string {
 		return "-"
 	}
 	return now.Sub(t).Round(time.Second).String()
+}
+
+// ticketStates says, for each ticket of a, how long the one held lasts.
+func (s *Server) ticketStates(a *app, now time.Time) []string {
+	kinds := make([]string, 0, len(a.tickets))
+	for kind := range a.tickets {
+		kinds = append(kinds, kind)
+	}
+	slices.Sort(kinds)
+	var out []string
+	for _, kind := range kinds {
+		state := "none yet"
+		if t, ok := s.mgr.Cached(a.tickets[kind]); ok {
+			state = "expired"
+			if t.Valid(now) {
+				state = t.ExpiresIn(now).Round(time.Second).String() + " left"
+			}
+		}
+		out = append(out, kind+": "+state)
+	}
+	return out
 }
