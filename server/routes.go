@@ -14,22 +14,26 @@ import (
 func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	api := func(pattern string, h http.HandlerFunc) {
+		s.patterns = append(s.patterns, pattern)
 		mux.Handle(pattern, s.instrument(pattern, s.authenticate(s.bounded(h))))
 	}
 	open := func(pattern string, h http.Handler, needsKey *bool) {
+		s.patterns = append(s.patterns, pattern)
 		if needsKey == nil || *needsKey {
 			h = s.authenticate(h)
 		}
 		mux.Handle(pattern, s.instrument(pattern, h))
 	}
+	never := new(bool)
 	api("GET /v1/token/{app}", s.handleToken)
 	api("POST /v1/token/{app}/invalidate", s.handleInvalidate)
 	api("GET /v1/ticket/{app}/{kind}", s.handleTicket)
 	api("POST /v1/jsapi/{app}/signature", s.handleSignature)
 	api("POST /v1/suite_ticket/{app}", s.handleSuiteTicket)
 	api("GET /v1/status", s.handleStatusJSON)
-	mux.Handle("GET /healthz", s.instrument("GET /healthz", http.HandlerFunc(s.handleHealthz)))
-	mux.Handle("GET /readyz", s.instrument("GET /readyz", http.HandlerFunc(s.handleReadyz)))
+	open("GET /healthz", http.HandlerFunc(s.handleHealthz), never)
+	open("GET /readyz", http.HandlerFunc(s.handleReadyz), never)
+	open("GET /v1/openapi.json", http.HandlerFunc(handleOpenAPI), never)
 	open("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), s.cfg.Auth.Metrics)
 	open("GET /{$}", http.HandlerFunc(s.handleStatus), s.cfg.Auth.Status)
 	// A catch-all answers in JSON too; it must still tell a wrong method

@@ -51,6 +51,9 @@ type Server struct {
 	started time.Time
 	// refusals rate-limits the warnings for refused client keys.
 	refusals logLimiter
+	// patterns are the routes served, as registered (for the API
+	// document's test).
+	patterns []string
 }
 
 // app is one configured account and the Manager keys of its credentials.

@@ -184,6 +184,9 @@ func TestAuth(t *testing.T) {
 	if code, _ := e.do("GET", "/", "", nil); code != 401 {
 		t.Fatalf("the status page without a key: %d, want 401 (default)", code)
 	}
+	if code, body := e.do("GET", "/v1/openapi.json", "", nil); code != 200 || !json.Valid(body) {
+		t.Fatalf("/v1/openapi.json needs no key and is JSON: %d", code)
+	}
 }
 
 // Every request log line names the client, and a refused key is a
