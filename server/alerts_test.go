@@ -30,13 +30,7 @@ func TestAlertRules(t *testing.T) {
 			t.Errorf("docs/alerts.yaml uses %s, which the server does not export", name)
 		}
 	}
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("promtool is not installed (scripts/install-test-deps installs Debian's prometheus)")
-		}
-		t.Skip("promtool not installed: run scripts/install-test-deps")
-	}
+	promtool := tool(t, "Debian's prometheus package", "promtool")
 	for _, args := range [][]string{{"check", "rules", "alerts.yaml"}, {"test", "rules", "alerts_test.yaml"}} {
 		cmd := exec.Command(promtool, args...)
 		cmd.Dir = docs

@@ -12,18 +12,25 @@ import (
 	"github.com/wxtoken/wxtoken/server"
 )
 
-// chromium returns the path of a headless-capable Chromium, skipping the
-// test without one (failing it under CI, which installs it).
+// chromium returns the path of a headless-capable Chromium (see tool).
 func chromium(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+	return tool(t, "Debian's chromium package", "chromium", "chromium-browser", "google-chrome")
+}
+
+// tool returns the path of the first of names found, skipping the test
+// when there is none, or failing it under CI (which installs every tool
+// the tests use, scripts/install-test-deps).
+func tool(t *testing.T, pkg string, names ...string) string {
+	t.Helper()
+	for _, name := range names {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
 	}
 	if os.Getenv("CI") != "" {
-		t.Fatal("Chromium is required under CI (Debian package chromium)")
+		t.Fatalf("%s is required under CI (%s)", names[0], pkg)
 	}
-	t.Skip("no Chromium: install Debian's chromium package to run the status page test")
+	t.Skipf("no %s: install %s (scripts/install-test-deps)", names[0], pkg)
 	return ""
 }
 

@@ -14,13 +14,7 @@ import (
 // a call repaired after upstream revoked the token (one report, one
 // retry), a JS-SDK signature, and a refused key.
 func TestPythonClient(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("python3 is not installed")
-		}
-		t.Skip("no python3")
-	}
+	python := tool(t, "Debian's python3 package", "python3")
 	e := newEnv(t)
 	revoke := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.sim.Revoke(r.URL.Query().Get("access_token"))
