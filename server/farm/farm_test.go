@@ -3,6 +3,7 @@ package farm_test
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,13 @@ const (
 )
 
 func quickFarm(t *testing.T, cfg farm.Config) *farm.Report {
+	t.Helper()
+	rep, _ := quickFarmTimeline(t, cfg)
+	return rep
+}
+
+// quickFarmTimeline is quickFarm, also returning the run's timeline.
+func quickFarmTimeline(t *testing.T, cfg farm.Config) (*farm.Report, *farm.Timeline) {
 	t.Helper()
 	cfg.Nodes, cfg.Workers = 4, 4
 	cfg.Lifetime, cfg.Overlap, cfg.Duration = testLife, testLife/4, testRun
@@ -55,7 +63,7 @@ func quickFarm(t *testing.T, cfg farm.Config) *farm.Report {
 	if rep.GoroutinesEnd > rep.GoroutinesStart+2 {
 		t.Fatalf("goroutines %d at the start, %d at the end: the farm leaks", rep.GoroutinesStart, rep.GoroutinesEnd)
 	}
-	return rep
+	return rep, tl
 }
 
 func TestFarmNoFault(t *testing.T) {
@@ -127,12 +135,20 @@ func TestFarmPauseStore(t *testing.T) {
 	}
 }
 
-// TestFarmRamp starts the nodes one after another over a lifetime: the
-// late ones find the token in the store.
+// TestFarmRamp starts the nodes one after another over a lifetime: each
+// serves nothing before its turn, and the late ones find the token in the
+// store.
 func TestFarmRamp(t *testing.T) {
-	rep := quickFarm(t, farm.Config{Ramp: testLife})
+	rep, tl := quickFarmTimeline(t, farm.Config{Ramp: testLife})
 	if c := rep.Credentials[0]; c.Issued > c.Ideal {
 		t.Fatalf("%d tokens for an ideal of %d: late nodes did not adopt the fleet's", c.Issued, c.Ideal)
+	}
+	for node, row := range tl.Gens {
+		first := slices.IndexFunc(row, func(g int64) bool { return g >= 0 })
+		start := testLife * time.Duration(node) / time.Duration(len(tl.Gens))
+		if first < 0 || time.Duration(first+1)*tl.Step < start {
+			t.Errorf("node %d served from column %d (step %v), before its start at %v", node, first, tl.Step, start)
+		}
 	}
 }
 
