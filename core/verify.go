@@ -56,17 +56,29 @@ func ledgerKey(e *entry) string { return e.statePrefix + "invalidations" }
 // readLedger returns today's ledger; a missing, corrupt or unreadable one
 // counts as empty.
 func (m *Manager) readLedger(ctx context.Context, e *entry, st *store, now time.Time) ledger {
+	l, _ := m.loadLedger(ctx, e, st, now)
+	return l
+}
+
+// loadLedger returns today's ledger (the counts of another day start
+// again from zero; the last confirmation carries over), and the store's
+// error when it could not be read. A missing or corrupt ledger is empty
+// and no error.
+func (m *Manager) loadLedger(ctx context.Context, e *entry, st *store, now time.Time) (ledger, error) {
 	day := beijing.Day(now)
 	var l ledger
 	cctx, cancel := context.WithTimeout(ctx, m.cfg.CacheTimeout)
 	defer cancel()
-	if raw, err := st.cache.Get(cctx, ledgerKey(e)); err == nil {
+	raw, err := st.cache.Get(cctx, ledgerKey(e))
+	if err == nil {
 		_ = json.Unmarshal([]byte(raw), &l)
+	} else if errors.Is(err, ErrNotFound) {
+		err = nil
 	}
 	if l.Day != day {
 		l = ledger{Day: day, Alive: l.Alive, AliveAt: l.AliveAt, Streak: l.Streak}
 	}
-	return l
+	return l, err
 }
 
 func (m *Manager) writeLedger(ctx context.Context, e *entry, st *store, l ledger) {
@@ -161,20 +173,9 @@ func (m *Manager) CallsToday(ctx context.Context, key string) (int, error) {
 	if e == nil {
 		return 0, unknownKey(key)
 	}
-	st := m.store.Load()
-	day := beijing.Day(m.now())
-	cctx, cancel := context.WithTimeout(ctx, m.cfg.CacheTimeout)
-	defer cancel()
-	raw, err := st.cache.Get(cctx, ledgerKey(e))
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return 0, nil
-	case err != nil:
+	l, err := m.loadLedger(ctx, e, m.store.Load(), m.now())
+	if err != nil {
 		return 0, err
-	}
-	var l ledger
-	if json.Unmarshal([]byte(raw), &l) != nil || l.Day != day {
-		return 0, nil
 	}
 	return l.Calls, nil
 }
