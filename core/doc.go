@@ -34,8 +34,9 @@
 // writes the Cache while the lease still holds (FencedLease) and releases
 // the lock. The holder extends its lease while it works. A node that finds
 // the lock taken serves its token while it is usable (adopting the new one
-// at its next re-check); a node with nothing to serve polls the Cache for
-// the new token instead of calling upstream.
+// at its next re-check); a node with nothing to serve waits for the new
+// token instead of calling upstream: on a Cache that is a Watcher it sleeps
+// until the token is written, otherwise it polls.
 //
 // Invalidate, the passive refresh, asks upstream whether a reported token
 // is really dead (Verifier) before replacing it, and counts the fetches it

@@ -165,29 +165,31 @@ func (m *Manager) lockOrAdopt(ctx context.Context, e *entry, st *store, w want) 
 		if ctx.Err() != nil {
 			return nil, Token{}, ctx.Err()
 		}
-		if errors.Is(err, lock.ErrNotAcquired) {
-			storeFailures = 0
-			if canServe {
-				e.busyUntil.Store(time.Now().Add(lockPoll.Max).UnixNano())
-				return nil, Token{}, errLockBusy
+		switch {
+		case !errors.Is(err, lock.ErrNotAcquired):
+			if storeFailures++; storeFailures >= storeDownAfter || canServe {
+				return nil, Token{}, fmt.Errorf("%w: %w", errStoreDown, err)
 			}
-		} else if storeFailures++; storeFailures >= storeDownAfter || canServe {
-			return nil, Token{}, fmt.Errorf("%w: %w", errStoreDown, err)
-		}
-		if !watching && w.ordinary() && errors.Is(err, lock.ErrNotAcquired) {
-			// Nothing to serve and another node is refreshing: sleep until
-			// it publishes, if the store can say when. (A report or a
-			// forced refresh polls: its holder may end without a write,
-			// having found the reported token alive.)
-			watching = true
-			var stop func()
-			notices, stop = m.watchShared(ctx, e, st)
-			defer stop()
-			if notices != nil {
-				// A publish since the last read would not be noticed.
-				if tok, ok := m.adopt(ctx, e, st, w); ok {
-					m.observe(EventLockWait, e.id, time.Since(start), nil)
-					return nil, tok, nil
+		case canServe:
+			e.busyUntil.Store(time.Now().Add(lockPoll.Max).UnixNano())
+			return nil, Token{}, errLockBusy
+		default:
+			storeFailures = 0
+			if !watching && w.ordinary() {
+				// Nothing to serve and another node is refreshing: sleep
+				// until it publishes, if the store can say when. (A report
+				// or a forced refresh polls: its holder may end without a
+				// write, having found the reported token alive.)
+				watching = true
+				var stop func()
+				notices, stop = m.watchShared(ctx, e, st)
+				defer stop()
+				if notices != nil {
+					// A publish since the last read would not be noticed.
+					if tok, ok := m.adopt(ctx, e, st, w); ok {
+						m.observe(EventLockWait, e.id, time.Since(start), nil)
+						return nil, tok, nil
+					}
 				}
 			}
 		}
