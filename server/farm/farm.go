@@ -273,22 +273,29 @@ func (r *run) observe(e core.Event) {
 
 func (r *run) spuriousRate() float64 { return math.Float64frombits(r.spurious.Load()) }
 
-// progress prints a line every ProgressEvery.
+// progress prints a line every ProgressEvery, ending it when ctx ends.
 func (r *run) progress(ctx context.Context) {
-	t := time.NewTicker(r.cfg.ProgressEvery)
+	every(ctx, r.cfg.ProgressEvery, func() {
+		calls, failed := r.calls.Load(), r.failures.Load()
+		for _, p := range r.procs {
+			calls, failed = calls+p.calls.Load(), failed+p.failed.Load()
+		}
+		fmt.Fprintf(r.cfg.Progress, "\r%6.1fs  calls %-9d failed %-5d upstream %-4d",
+			time.Since(r.start).Seconds(), calls, failed, r.upstream.total())
+	})
+	fmt.Fprintln(r.cfg.Progress)
+}
+
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			fmt.Fprintln(r.cfg.Progress)
 			return
 		case <-t.C:
-			calls, failed := r.calls.Load(), r.failures.Load()
-			for _, p := range r.procs {
-				calls, failed = calls+p.calls.Load(), failed+p.failed.Load()
-			}
-			fmt.Fprintf(r.cfg.Progress, "\r%6.1fs  calls %-9d failed %-5d upstream %-4d",
-				time.Since(r.start).Seconds(), calls, failed, r.upstream.total())
+			fn()
 		}
 	}
 }

@@ -258,16 +258,7 @@ func RunNodeProcess(ctx context.Context, in io.Reader, out io.Writer) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { state.poll(pctx) })
 	bg.Go(func() {
-		t := time.NewTicker(cfg.ProgressEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-pctx.Done():
-				return
-			case <-t.C:
-				emit("%s%d %d", lineProgress, r.calls.Load(), r.failures.Load())
-			}
-		}
+		every(pctx, cfg.ProgressEvery, func() { emit("%s%d %d", lineProgress, r.calls.Load(), r.failures.Load()) })
 	})
 	p, err := r.runLocal(ctx, spec.Node, 1)
 	stopPoll()
@@ -295,26 +286,19 @@ func (s *remoteState) get() (int64, bool) { return s.epoch.Load(), s.inflight.Lo
 func (s *remoteState) poll(ctx context.Context) {
 	hc := &http.Client{Timeout: time.Second}
 	defer hc.CloseIdleConnections()
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, 10*time.Millisecond, func() {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
 		resp, err := hc.Do(req)
 		if err != nil {
-			continue
+			return
 		}
+		defer resp.Body.Close()
 		var st fleetState
 		if json.NewDecoder(resp.Body).Decode(&st) == nil {
 			s.epoch.Store(st.Epoch)
 			s.inflight.Store(st.Inflight)
 		}
-		resp.Body.Close()
-	}
+	})
 }
 
 func (c CredentialID) credential() credential {
