@@ -133,6 +133,43 @@ func (m *Manager) Register(key string, src Source) error {
 	return nil
 }
 
+// Unregister removes key, as a tenant that withdrew its authorization is
+// removed: Token and Invalidate then return ErrUnknownKey for it, and the
+// background refresh no longer renews it. A refresh already running ends
+// on its own. The shared token is left to expire in the store. It refuses
+// a key another registered key depends on (unregister that one first),
+// and returns ErrUnknownKey for a key never registered.
+func (m *Manager) Unregister(key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.names.Load()
+	e, ok := old[key]
+	if !ok {
+		return unknownKey(key)
+	}
+	shared := false
+	for k, v := range old {
+		if k == key {
+			continue
+		}
+		if d, isDep := v.src.(Dependent); isDep && d.DependsOn() == key {
+			return fmt.Errorf("core: Unregister %q: %q depends on it; unregister that first", key, k)
+		}
+		shared = shared || v == e
+	}
+	names := make(map[string]*entry, len(old))
+	for k, v := range old {
+		if k != key {
+			names[k] = v
+		}
+	}
+	if !shared {
+		delete(m.byID, e.id)
+	}
+	m.names.Store(&names)
+	return nil
+}
+
 func (m *Manager) identity(key string, src Source, names map[string]*entry) (string, error) {
 	switch s := src.(type) {
 	case Dependent:
@@ -178,6 +215,18 @@ func (m *Manager) CacheKey(key string) (string, error) {
 		return "", err
 	}
 	return e.cacheKey, nil
+}
+
+// StateKey returns the shared-store key FetchRequest.StatePrefix + name of
+// a registered key: where its Source keeps state of its own, for code that
+// seeds that state before the first fetch (an Open Platform authorizer's
+// first refresh token).
+func (m *Manager) StateKey(key, name string) (string, error) {
+	e, err := m.lookup(key)
+	if err != nil {
+		return "", err
+	}
+	return e.statePrefix + name, nil
 }
 
 func (m *Manager) lookup(key string) (*entry, error) {

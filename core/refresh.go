@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/wxtoken/wxtoken/internal/backoff"
@@ -89,7 +90,7 @@ func (m *Manager) refreshHeld(ctx context.Context, e *entry, st *store, w want, 
 		}
 	}
 	fctx, fcancel := h.bind(ctx)
-	tok, calls, err := m.fetch(fctx, e, st, w)
+	tok, calls, err := m.fetch(fctx, e, st, w, h)
 	fcancel()
 	// The day's calls are counted after the publish (still under the
 	// lock), so that waiting nodes do not wait for the bookkeeping.
@@ -255,8 +256,16 @@ func (m *Manager) unlock(ctx context.Context, e *entry, h *held) {
 // arriving next do not each call upstream again.
 //
 // It also returns how many calls it made.
-func (m *Manager) fetch(ctx context.Context, e *entry, st *store, w want) (Token, int, error) {
+func (m *Manager) fetch(ctx context.Context, e *entry, st *store, w want, h *held) (Token, int, error) {
 	req := FetchRequest{ID: e.id, Rejected: w.reject, Deps: m, State: st.cache, StatePrefix: e.statePrefix, Now: m.now}
+	if h != nil {
+		req.SetState = func(ctx context.Context, key, value string, ttl time.Duration) error {
+			if !strings.HasPrefix(key, e.statePrefix) {
+				return fmt.Errorf("core: SetState %q: outside the credential's StatePrefix", key)
+			}
+			return h.write(ctx, st.cache, key, value, ttl)
+		}
+	}
 	start := time.Now()
 	var (
 		tok   Token
@@ -392,7 +401,7 @@ func (m *Manager) degradedRefresh(ctx context.Context, e *entry, st *store, w wa
 	defer cancel()
 	// Calls made without the lock are not counted in the store: it is
 	// unreachable, and the count is kept only under the lock.
-	tok, _, err := m.fetch(fctx, e, st, w)
+	tok, _, err := m.fetch(fctx, e, st, w, nil)
 	if err != nil {
 		return m.fallback(e, w, err)
 	}

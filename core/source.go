@@ -30,6 +30,14 @@ type FetchRequest struct {
 	State Cache
 	// StatePrefix is the key prefix reserved in State for this credential.
 	StatePrefix string
+	// SetState writes a key under StatePrefix only while this node still
+	// holds the credential's fleet lock (through the store's fence when it
+	// has one), and returns lock.ErrLost otherwise. A Source that must
+	// persist something together with the token it fetches (a rotated
+	// refresh token) writes it here before returning. It is nil when the
+	// Manager refreshes without the lock because the store is unreachable;
+	// such a Source then refuses to fetch.
+	SetState func(ctx context.Context, key, value string, ttl time.Duration) error
 	// Now is the Manager's clock. A Source that turns a relative lifetime
 	// (expires_in) into Token.ExpiresAt reads the time here, so that the
 	// token is judged by the same clock that stamped it. Nil means

@@ -60,6 +60,13 @@ type Config struct {
 	Clients []ClientConfig `yaml:"clients"`
 	// Apps are the accounts the server keeps tokens for.
 	Apps []AppConfig `yaml:"apps"`
+	// TenantKeyEnv or TenantKeyFile names the key (32 bytes, in base64:
+	// `openssl rand -base64 32`) that seals tenants' secrets in the shared
+	// store: WeCom permanent codes and Open Platform refresh tokens.
+	// Required with a suite or component app; every instance of a fleet
+	// needs the same key.
+	TenantKeyEnv  string `yaml:"tenant_key_env"`
+	TenantKeyFile string `yaml:"tenant_key_file"`
 	// Settings are the Manager's tunables, written at the top level of the
 	// file (key_prefix, refresh_ahead, expiry_margin, local_ttl, lock_ttl,
 	// lock_wait, cache_timeout, error_hold, degraded_interval,
@@ -103,6 +110,26 @@ type AppConfig struct {
 	// DailyLimit is upstream's daily quota of token calls, shown on the
 	// status page. Default 2000 for official, none otherwise.
 	DailyLimit int `yaml:"daily_limit"`
+	// Callback, for a suite or component app, receives upstream's
+	// encrypted pushes at /v1/callback/{id}: tickets, installs and
+	// authorizations, whose tenants are then served at
+	// /v1/token/{id}/tenants/{tenant}. Required for a component; a suite
+	// without one takes tickets at /v1/suite_ticket/{id} and has no
+	// tenants but the corp apps listed.
+	Callback *CallbackConfig `yaml:"callback"`
+}
+
+// CallbackConfig is the Token and EncodingAESKey configured for a callback
+// URL on WeCom's or the Open Platform's console, each read from an
+// environment variable or a file, and the receiver ids accepted besides
+// the app's own (the suite id or component appid): for a WeCom suite, the
+// provider's corpid, which WeCom seals some callbacks for.
+type CallbackConfig struct {
+	TokenEnv   string   `yaml:"token_env"`
+	TokenFile  string   `yaml:"token_file"`
+	AESKeyEnv  string   `yaml:"aes_key_env"`
+	AESKeyFile string   `yaml:"aes_key_file"`
+	Receivers  []string `yaml:"receivers"`
 }
 
 // Kinds of app.
@@ -113,6 +140,10 @@ const (
 	KindProvider = "provider"
 	KindSuite    = "suite"
 	KindCorp     = "corp"
+	// KindComponent is a WeChat Open Platform third-party platform: its
+	// component_access_token, and the tokens of the official accounts
+	// and mini programs that authorize it (tenants).
+	KindComponent = "component"
 )
 
 // LoadConfig reads a YAML config file. Unknown fields are errors, so a
@@ -190,6 +221,9 @@ func (c *Config) Validate() error {
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		errs = append(errs, errors.New("tls: give both cert and key (or neither, for plain HTTP behind a TLS proxy)"))
 	}
+	if c.TenantKeyEnv != "" && c.TenantKeyFile != "" {
+		errs = append(errs, errors.New("tenant_key_env and tenant_key_file: give one"))
+	}
 	if len(c.Apps) == 0 {
 		errs = append(errs, errors.New("apps: none configured: list at least one app"))
 	}
@@ -246,6 +280,13 @@ func (c *Config) Validate() error {
 			if a.SuiteID == "" {
 				errs = append(errs, fmt.Errorf("%s: suite_id is required", where))
 			}
+		case KindComponent:
+			if a.AppID == "" {
+				errs = append(errs, fmt.Errorf("%s: appid (the component appid) is required", where))
+			}
+			if a.Callback == nil {
+				errs = append(errs, fmt.Errorf("%s: callback is required: the component_verify_ticket arrives only there", where))
+			}
 		case KindCorp:
 			if a.CorpID == "" || a.Suite == "" {
 				errs = append(errs, fmt.Errorf("%s: corpid and suite (the suite app's id, listed before it) are required", where))
@@ -253,7 +294,20 @@ func (c *Config) Validate() error {
 				errs = append(errs, fmt.Errorf("%s: suite %q is not a suite app listed before it", where, a.Suite))
 			}
 		default:
-			errs = append(errs, fmt.Errorf("%s: kind %q: want official, stable, wecom, provider, suite or corp", where, a.Kind))
+			errs = append(errs, fmt.Errorf("%s: kind %q: want official, stable, wecom, provider, suite, corp or component", where, a.Kind))
+		}
+		if hasTenants(a.Kind) && a.Callback != nil && c.TenantKeyEnv == "" && c.TenantKeyFile == "" {
+			errs = append(errs, fmt.Errorf("%s: a %s app with a callback keeps its tenants' secrets sealed in the shared store: set tenant_key_env or tenant_key_file", where, a.Kind))
+		}
+		if cb := a.Callback; cb != nil {
+			switch {
+			case !hasTenants(a.Kind):
+				errs = append(errs, fmt.Errorf("%s: callback is for suite and component apps only", where))
+			case (cb.TokenEnv == "") == (cb.TokenFile == ""):
+				errs = append(errs, fmt.Errorf("%s: callback: give token_env or token_file (exactly one)", where))
+			case (cb.AESKeyEnv == "") == (cb.AESKeyFile == ""):
+				errs = append(errs, fmt.Errorf("%s: callback: give aes_key_env or aes_key_file (exactly one)", where))
+			}
 		}
 		if a.Kind == KindSuite {
 			suites[a.ID] = true
@@ -283,6 +337,8 @@ func (a AppConfig) account() string {
 		parts = []string{a.CorpID}
 	case KindSuite:
 		parts = []string{a.SuiteID}
+	case KindComponent:
+		parts = []string{a.AppID}
 	case KindCorp:
 		parts = []string{a.CorpID, a.Suite}
 	default:
@@ -295,6 +351,9 @@ func (a AppConfig) account() string {
 	}
 	return a.Kind + ":" + strings.Join(parts, ":")
 }
+
+// hasTenants reports whether apps of kind have tenants added at run time.
+func hasTenants(kind string) bool { return kind == KindSuite || kind == KindComponent }
 
 // isLoopback reports whether a listen address binds only loopback.
 func isLoopback(addr string) bool {

@@ -32,12 +32,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	tok, err := s.mgr.Token(r.Context(), a.tokenKey)
+	s.serveToken(w, r, a.tokenKey, a.ID, "access_token")
+}
+
+// serveToken answers the token under key, counted for app and cred.
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, key, app, cred string) {
+	tok, err := s.mgr.Token(r.Context(), key)
 	if err != nil {
 		writeRequestError(w, r, err)
 		return
 	}
-	s.metrics.served.WithLabelValues(a.ID, "access_token").Inc()
+	s.metrics.served.WithLabelValues(app, cred).Inc()
 	writeJSON(w, http.StatusOK, NewTokenResponse(tok, time.Now()))
 }
 
@@ -48,6 +53,12 @@ func (s *Server) handleInvalidate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.invalidate(w, r, a.tokenKey)
+}
+
+// invalidate answers a report that a business API refused the token under
+// key: compare-and-refresh, through the Manager.
+func (s *Server) invalidate(w http.ResponseWriter, r *http.Request, key string) {
 	var body struct {
 		AccessToken string `json:"access_token"`
 	}
@@ -58,18 +69,28 @@ func (s *Server) handleInvalidate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeMalformed, `"access_token" (the rejected token) is required`)
 		return
 	}
-	tok, err := s.mgr.Invalidate(r.Context(), a.tokenKey, body.AccessToken)
+	tok, err := s.mgr.Invalidate(r.Context(), key, body.AccessToken)
 	if err != nil {
 		writeRequestError(w, r, err)
 		return
 	}
+	app, cred := s.keyLabels(key)
 	if tok.Value == body.AccessToken {
 		// Upstream still accepts the token: the client's call failed for
 		// another reason (often one app's token sent to another's API).
-		s.log.Info("wxtoken: spurious invalidation: upstream accepts the reported token", "app", a.ID, "client", clientName(r))
+		s.log.Info("wxtoken: spurious invalidation: upstream accepts the reported token", "app", app, "key", key, "client", clientName(r))
 	}
-	s.metrics.served.WithLabelValues(a.ID, "access_token").Inc()
+	s.metrics.served.WithLabelValues(app, cred).Inc()
 	writeJSON(w, http.StatusOK, NewTokenResponse(tok, time.Now()))
+}
+
+// keyLabels names a Manager key's app and credential for metrics.
+func (s *Server) keyLabels(key string) (string, string) {
+	id, err := s.mgr.Identity(key)
+	if err != nil {
+		return key, "access_token"
+	}
+	return s.appOf(id)
 }
 
 func (s *Server) ticketKey(w http.ResponseWriter, a *app, kind string) (string, bool) {

@@ -28,6 +28,7 @@ type metrics struct {
 	requests  *prometheus.CounterVec
 	durations *prometheus.HistogramVec
 	events    *prometheus.CounterVec
+	callbacks *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -35,7 +36,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		served: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_tokens_served_total",
 			Help: "Tokens, tickets and signatures served, by app and credential (access_token, jsapi, agent_config, signature)."}, []string{"app", "credential"}),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_upstream_fetches_total",
-			Help: "Upstream fetches (retries included), by app, credential and outcome: errcode 0 for success, upstream's errcode, http_STATUS for an HTTP error, timeout, or transport for another network failure."}, []string{"app", "credential", "errcode"}),
+			Help: "Upstream fetches (retries included), by app, credential and outcome: errcode 0 for success, upstream's errcode, http_STATUS for an HTTP error, timeout, certificate when upstream's TLS certificate did not verify, or transport for another network failure."}, []string{"app", "credential", "errcode"}),
 		refresh: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wxtoken_refresh_duration_seconds",
 			Help: "Time of upstream fetches.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}, []string{"app", "credential"}),
 		lockWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wxtoken_lock_wait_seconds",
@@ -51,7 +52,9 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_events_total",
 			Help: "Lifecycle events by app and event: fetch, adopt, lock_wait, cache_error, corrupt, degraded, stale_served, fenced, spurious (a reported token upstream still accepts), verified (a reported token upstream confirmed dead), budget."}, []string{"app", "event"}),
 	}
-	reg.MustRegister(m.served, m.upstream, m.refresh, m.lockWait, m.cacheErrs, m.degraded, m.requests, m.durations, m.events,
+	m.callbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_callbacks_total",
+		Help: "Encrypted callbacks received, by app, event (the InfoType, verify_url, or unknown when refused before it was read) and outcome: ok, ignored, signature, timestamp, receiver, malformed, too_large, upstream_error, store_error."}, []string{"app", "event", "outcome"})
+	reg.MustRegister(m.served, m.upstream, m.refresh, m.lockWait, m.cacheErrs, m.degraded, m.requests, m.durations, m.events, m.callbacks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -130,7 +133,8 @@ func (s *Server) observe(e core.Event) {
 }
 
 // outcome labels an upstream fetch: "0", upstream's errcode, http_STATUS,
-// timeout or transport, so that an alert can tell a refusal from an outage.
+// timeout, certificate or transport, so that an alert can tell a refusal
+// from an outage, and a missing CA from either.
 func outcome(err error) string {
 	var he *wechat.HTTPError
 	switch {
@@ -142,8 +146,16 @@ func outcome(err error) string {
 		return "http_" + strconv.Itoa(he.Status)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return "timeout"
+	case isCertificate(err):
+		return "certificate"
 	}
 	return "transport"
+}
+
+// isCertificate reports an upstream TLS certificate that did not verify.
+func isCertificate(err error) bool {
+	var te *wechat.TransportError
+	return errors.As(err, &te) && te.Certificate
 }
 
 // isTimeout reports a network timeout anywhere in err's chain.
@@ -155,7 +167,10 @@ func isTimeout(err error) bool {
 // appOf maps a credential identity to the app it belongs to and the kind
 // of credential ("access_token", "jsapi", "agent_config").
 func (s *Server) appOf(id string) (string, string) {
-	if c, ok := s.creds[id]; ok {
+	s.credsMu.RLock()
+	c, ok := s.creds[id]
+	s.credsMu.RUnlock()
+	if ok {
 		return c.app, c.kind
 	}
 	return "unknown", strings.SplitN(id, ":", 2)[0]

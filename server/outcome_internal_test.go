@@ -13,11 +13,12 @@ import (
 // another network failure: before, all but refusals were "-2".
 func TestFetchOutcomeLabels(t *testing.T) {
 	for want, err := range map[string]error{
-		"0":         nil,
-		"40125":     &wechat.APIError{Code: 40125},
-		"http_502":  &wechat.HTTPError{Status: 502},
-		"timeout":   &wechat.TransportError{Err: errors.New("i/o timeout"), TimedOut: true},
-		"transport": &wechat.TransportError{Err: errors.New("connection refused")},
+		"0":           nil,
+		"40125":       &wechat.APIError{Code: 40125},
+		"http_502":    &wechat.HTTPError{Status: 502},
+		"timeout":     &wechat.TransportError{Err: errors.New("i/o timeout"), TimedOut: true},
+		"transport":   &wechat.TransportError{Err: errors.New("connection refused")},
+		"certificate": &wechat.TransportError{Err: errors.New("x509: certificate signed by unknown authority"), Certificate: true},
 	} {
 		if got := outcome(err); got != want {
 			t.Errorf("outcome(%v) = %q, want %q", err, got, want)

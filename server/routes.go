@@ -30,7 +30,13 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	api("GET /v1/ticket/{app}/{kind}", s.handleTicket)
 	api("POST /v1/jsapi/{app}/signature", s.handleSignature)
 	api("POST /v1/suite_ticket/{app}", s.handleSuiteTicket)
+	api("GET /v1/token/{app}/tenants", s.handleTenants)
+	api("GET /v1/token/{app}/tenants/{tenant}", s.handleTenantToken)
+	api("POST /v1/token/{app}/tenants/{tenant}/invalidate", s.handleTenantInvalidate)
 	api("GET /v1/status", s.handleStatusJSON)
+	// Upstream's pushes: authenticated by their signature, not a client key.
+	open("GET /v1/callback/{app}", s.bounded(s.handleCallback), never)
+	open("POST /v1/callback/{app}", s.bounded(s.handleCallback), never)
 	open("GET /healthz", http.HandlerFunc(s.handleHealthz), never)
 	open("GET /readyz", http.HandlerFunc(s.handleReadyz), never)
 	open("GET /v1/openapi.json", http.HandlerFunc(handleOpenAPI), never)

@@ -7,6 +7,8 @@
 //	GET  /v1/ticket/{app}/{jsapi|agent_config}
 //	POST /v1/jsapi/{app}/signature          {"url"} -> {"appId","timestamp","nonceStr","signature"}
 //	POST /v1/suite_ticket/{app}             {"suite_ticket","timestamp"}: a ticket WeCom pushed
+//	GET|POST /v1/callback/{app}             a suite's or component's encrypted pushes (signed, no key)
+//	GET  /v1/token/{app}/tenants[/{tenant}] installed corps, authorizers, and their tokens
 //	GET  /v1/status                         per-app health: {"cache","apps":{id:{"healthy","state","expires_at"}}}
 //	GET  /healthz  /readyz  /metrics  /
 //
@@ -23,12 +25,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/wechat"
+	"github.com/wxtoken/wxtoken/wechat/callback"
 )
 
 // maxBody bounds request bodies.
@@ -54,6 +58,12 @@ type Server struct {
 	// patterns are the routes served, as registered (for the API
 	// document's test).
 	patterns []string
+	// box seals tenants' secrets (nil without suite or component apps).
+	box     *wechat.SecretBox
+	credsMu sync.RWMutex
+	// bg counts goroutines the server started (refreshes after a pushed
+	// ticket); Close waits for them.
+	bg sync.WaitGroup
 }
 
 // app is one configured account and the Manager keys of its credentials.
@@ -63,7 +73,16 @@ type app struct {
 	tickets  map[string]string // ticket kind -> Manager key
 	allowed  map[string]bool   // client names; nil: all
 
-	suiteTickets *wechat.SuiteTickets // kind suite: where pushed tickets go
+	// Kinds suite and component: where pushed tickets go, the source
+	// (for installs and authorizations), the callback's crypto and the
+	// tenants.
+	pushed    *wechat.PushedTickets
+	suiteSrc  *wechat.SuiteSource
+	compSrc   *wechat.ComponentSource
+	callback  *callback.Crypto
+	tenants   *tenantStore
+	tenantMu  sync.Mutex
+	tenantSet map[string]tenantReg // tenant id -> its registration here
 }
 
 // Option configures a Server.
@@ -106,6 +125,10 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	s := &Server{cfg: cfg, cache: cache, closer: closer, apps: map[string]*app{}, creds: map[string]credential{}, clients: cl,
 		log: o.logger, started: time.Now(), stats: newStats()}
 	s.metrics = newMetrics(o.registry)
+	if s.box, err = loadTenantKey(cfg); err != nil {
+		closer.Close()
+		return nil, err
+	}
 	mopts := []core.Option{core.WithSettings(cfg.Settings), core.WithCache(cache), core.WithLogger(o.logger), core.WithObserver(s.observe)}
 	s.mgr = core.New(append(mopts, o.mgrOpts...)...)
 	for _, ac := range cfg.Apps {
@@ -144,13 +167,23 @@ func (s *Server) register(ac AppConfig) error {
 	case KindProvider:
 		src = wechat.ProviderToken(ac.CorpID, secret, wecomOpts...)
 	case KindSuite:
-		a.suiteTickets = wechat.NewSuiteTickets(s.cache, s.cfg.KeyPrefix, ac.SuiteID)
-		src = wechat.SuiteToken(ac.SuiteID, secret, a.suiteTickets, wecomOpts...)
+		a.pushed = wechat.NewSuiteTickets(s.cache, s.cfg.KeyPrefix, ac.SuiteID)
+		a.suiteSrc = wechat.SuiteToken(ac.SuiteID, secret, a.pushed, wecomOpts...)
+		src = a.suiteSrc
+	case KindComponent:
+		a.pushed = wechat.NewComponentTickets(s.cache, s.cfg.KeyPrefix, ac.AppID)
+		a.compSrc = wechat.ComponentToken(ac.AppID, secret, a.pushed, wechatOpts...)
+		src = a.compSrc
 	case KindCorp:
 		src = wechat.CorpToken(ac.Suite, ac.CorpID, secret, wecomOpts...)
 	}
 	if err := s.registerCred(a, a.tokenKey, "access_token", src); err != nil {
 		return err
+	}
+	if ac.Callback != nil {
+		if err := s.prepareTenants(a); err != nil {
+			return err
+		}
 	}
 	tickets := map[string]core.Source{}
 	switch ac.Kind {
@@ -190,6 +223,8 @@ func (s *Server) registerCred(a *app, key, kind string, src core.Source) error {
 	if err != nil {
 		return err
 	}
+	s.credsMu.Lock()
+	defer s.credsMu.Unlock()
 	if _, seen := s.creds[id]; !seen {
 		s.creds[id] = credential{app: a.ID, kind: kind}
 	}
@@ -213,16 +248,35 @@ func (s *Server) upstreamOptions() (wechatOpts, wecomOpts []wechat.Option) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
+// Cache returns the shared store the server keeps tokens, tickets and
+// tenants in.
+func (s *Server) Cache() core.Cache { return s.cache }
+
 // Manager returns the Manager behind the server.
 func (s *Server) Manager() *core.Manager { return s.mgr }
 
-// Run refreshes every token ahead of expiry until ctx ends (core.Manager.Run).
-func (s *Server) Run(ctx context.Context) error { return s.mgr.Run(ctx) }
+// Run refreshes every token ahead of expiry until ctx ends (core.Manager.Run),
+// and keeps the tenants of suite and component apps in step with their
+// registries in the shared store.
+func (s *Server) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.runTenantSync(ctx)
+	}()
+	err := s.mgr.Run(ctx)
+	cancel()
+	<-done
+	return err
+}
 
 // Close stops the Manager (waiting for refreshes in flight, which releases
 // their leases) and closes the cache client.
 func (s *Server) Close() error {
 	s.mgr.Close()
+	s.bg.Wait()
 	return s.closer.Close()
 }
 

@@ -28,6 +28,9 @@ const (
 	corpSecret   = "corp-s3cret-never-shown"
 	billingKey   = "billing-k3y-never-shown"
 	reportsKey   = "reports-k3y-never-shown"
+	tenantKey    = "dGVuYW50LWtleS0zMi1ieXRlcy1uZXZlci1zaG93bgo=" // 32 bytes
+	cbToken      = "callback-t0ken-never-shown"
+	cbAESKey     = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
 )
 
 // env is a running server over a wxsim, with everything it logged.
@@ -46,6 +49,9 @@ func baseConfig(t *testing.T, sim *wxsim.Server) server.Config {
 	t.Setenv("STABLE_SECRET", stableSecret)
 	t.Setenv("BILLING_KEY", billingKey)
 	t.Setenv("BAD_SECRET", "bad-secret-value")
+	t.Setenv("TENANT_KEY", tenantKey)
+	t.Setenv("CB_TOKEN", cbToken)
+	t.Setenv("CB_AES", cbAESKey)
 	corpFile := filepath.Join(t.TempDir(), "corp")
 	os.WriteFile(corpFile, []byte(corpSecret+"\n"), 0o600)
 	reportsFile := filepath.Join(t.TempDir(), "reports")
@@ -88,7 +94,7 @@ func newEnv(t *testing.T, mutate ...func(*server.Config)) *env {
 	t.Cleanup(func() {
 		e.http.Close()
 		srv.Close()
-		for _, secret := range []string{shopSecret, stableSecret, corpSecret, billingKey, reportsKey, "bad-secret-value"} {
+		for _, secret := range []string{shopSecret, stableSecret, corpSecret, billingKey, reportsKey, "bad-secret-value", tenantKey, cbToken, cbAESKey} {
 			if strings.Contains(e.logs.String(), secret) {
 				t.Errorf("a secret or client key appears in the log: %q", secret)
 			}
@@ -553,27 +559,62 @@ func TestConfigRefusals(t *testing.T) {
 		"corp before its suite": func(c *server.Config) {
 			c.Apps = append(c.Apps, server.AppConfig{ID: "t", Kind: "corp", CorpID: "ww", Suite: "nosuite", SecretEnv: "X"})
 		},
+		"component without a callback": func(c *server.Config) {
+			c.TenantKeyEnv = "TENANT_KEY"
+			c.Apps = append(c.Apps, server.AppConfig{ID: "op", Kind: "component", AppID: "wxcomp", SecretEnv: "SHOP_SECRET"})
+		},
+		"callback without a tenant key": func(c *server.Config) {
+			c.Apps = append(c.Apps, server.AppConfig{ID: "op", Kind: "component", AppID: "wxcomp", SecretEnv: "SHOP_SECRET",
+				Callback: &server.CallbackConfig{TokenEnv: "CB_TOKEN", AESKeyEnv: "CB_AES"}})
+		},
+		"callback without an aes key": func(c *server.Config) {
+			c.TenantKeyEnv = "TENANT_KEY"
+			c.Apps = append(c.Apps, server.AppConfig{ID: "op", Kind: "component", AppID: "wxcomp", SecretEnv: "SHOP_SECRET",
+				Callback: &server.CallbackConfig{TokenEnv: "CB_TOKEN"}})
+		},
+		"callback on an official account": func(c *server.Config) {
+			c.TenantKeyEnv = "TENANT_KEY"
+			c.Apps[0].Callback = &server.CallbackConfig{TokenEnv: "CB_TOKEN", AESKeyEnv: "CB_AES"}
+		},
+		"aes key of the wrong length": func(c *server.Config) {
+			t.Setenv("CB_AES_SHORT", "tooshort")
+			c.TenantKeyEnv = "TENANT_KEY"
+			c.Apps = append(c.Apps, server.AppConfig{ID: "op", Kind: "component", AppID: "wxcomp", SecretEnv: "SHOP_SECRET",
+				Callback: &server.CallbackConfig{TokenEnv: "CB_TOKEN", AESKeyEnv: "CB_AES_SHORT"}})
+		},
+		"tenant key not 32 bytes": func(c *server.Config) {
+			t.Setenv("TENANT_KEY_SHORT", "c2hvcnQ=")
+			c.TenantKeyEnv = "TENANT_KEY_SHORT"
+			c.Apps = append(c.Apps, server.AppConfig{ID: "op", Kind: "component", AppID: "wxcomp", SecretEnv: "SHOP_SECRET",
+				Callback: &server.CallbackConfig{TokenEnv: "CB_TOKEN", AESKeyEnv: "CB_AES"}})
+		},
 	}
 	wants := map[string]string{
-		"refresh_ahead below margin":    "refresh_ahead (30s) must be greater than expiry_margin (1m0s)",
-		"negative duration":             "lock_wait is -1s: it must not be negative",
-		"lock_ttl below upstream":       "lock_ttl (2s) must be at least upstream.timeout (10s)",
-		"lock_wait below lock_ttl":      "lock_wait (30s) must be greater than lock_ttl (1m0s)",
-		"tls cert without key":          "tls: give both cert and key",
-		"tls key without cert":          "tls: give both cert and key",
-		"no apps":                       "apps: none configured",
-		"one appid under two ids":       `apps[5] (shop2): the same official account as app "shop"`,
-		"one wecom agent under two ids": `(corp2): the same wecom account as app`,
-		"file cache with a host":        "write file:///var/lib/wxtoken",
-		"redis unknown option":          "bogus",
-		"cluster unknown option":        "bogus",
-		"sentinel unknown option":       "bogus",
-		"sentinel without master":       "name the master",
-		"negative request_timeout":      "request_timeout is -1s",
-		"client without a name":         "clients[0]: no name",
-		"client name twice":             "used twice",
-		"app id not URL-safe":           "id must be set and URL-safe",
-		"corp before its suite":         `suite "nosuite" is not a suite app listed before it`,
+		"refresh_ahead below margin":      "refresh_ahead (30s) must be greater than expiry_margin (1m0s)",
+		"negative duration":               "lock_wait is -1s: it must not be negative",
+		"lock_ttl below upstream":         "lock_ttl (2s) must be at least upstream.timeout (10s)",
+		"lock_wait below lock_ttl":        "lock_wait (30s) must be greater than lock_ttl (1m0s)",
+		"tls cert without key":            "tls: give both cert and key",
+		"tls key without cert":            "tls: give both cert and key",
+		"no apps":                         "apps: none configured",
+		"one appid under two ids":         `apps[5] (shop2): the same official account as app "shop"`,
+		"one wecom agent under two ids":   `(corp2): the same wecom account as app`,
+		"file cache with a host":          "write file:///var/lib/wxtoken",
+		"redis unknown option":            "bogus",
+		"cluster unknown option":          "bogus",
+		"sentinel unknown option":         "bogus",
+		"sentinel without master":         "name the master",
+		"negative request_timeout":        "request_timeout is -1s",
+		"client without a name":           "clients[0]: no name",
+		"client name twice":               "used twice",
+		"app id not URL-safe":             "id must be set and URL-safe",
+		"corp before its suite":           `suite "nosuite" is not a suite app listed before it`,
+		"component without a callback":    "apps[5] (op): callback is required",
+		"callback without a tenant key":   "set tenant_key_env or tenant_key_file",
+		"callback without an aes key":     "callback: give aes_key_env or aes_key_file",
+		"callback on an official account": "callback is for suite and component apps only",
+		"aes key of the wrong length":     "app op callback: callback: bad EncodingAESKey: 8 characters, want 43",
+		"tenant key not 32 bytes":         "tenant key: want 32 bytes in base64",
 	}
 	if len(cases) < 25 {
 		t.Fatalf("%d broken configs; the table keeps at least 25", len(cases))

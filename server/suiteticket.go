@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -18,7 +19,7 @@ func (s *Server) handleSuiteTicket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if a.suiteTickets == nil {
+	if a.Kind != KindSuite {
 		writeError(w, http.StatusNotFound, CodeUnknownApp, "app "+a.ID+" is not a suite")
 		return
 	}
@@ -33,23 +34,45 @@ func (s *Server) handleSuiteTicket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeMalformed, `"suite_ticket" and "timestamp" (the push's TimeStamp, Unix seconds) are required`)
 		return
 	}
-	stored, err := a.suiteTickets.Put(r.Context(), body.SuiteTicket, time.Unix(body.Timestamp, 0))
-	if errors.Is(err, wechat.ErrSuiteTicketTime) {
-		writeError(w, http.StatusBadRequest, CodeMalformed, err.Error())
-		return
-	}
+	stored, _, status, err := s.storeTicket(r.Context(), a, body.SuiteTicket, time.Unix(body.Timestamp, 0))
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "storing the suite_ticket: "+err.Error())
+		writeError(w, status, status*100, err.Error()) // 40000 for a refused push time, 50300 for the store
 		return
-	}
-	if tok, ok := s.mgr.Cached(a.tokenKey); stored && (!ok || !tok.Valid(time.Now())) {
-		// The suite was waiting for a ticket: fetch its token now, past
-		// any held failure.
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_, _ = s.mgr.Refresh(ctx, a.tokenKey)
-		}()
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"stored": stored})
+}
+
+// storeTicket stores a pushed ticket (suite_ticket or
+// component_verify_ticket), newest push wins, fleet-wide, and once stored
+// fetches the token that waits for it. It says whether the ticket was
+// stored, the callback metric's outcome, and on failure the HTTP status:
+// 400 for a push time refused, 503 when the store failed. Both the JSON
+// route and the encrypted callback take tickets through it.
+func (s *Server) storeTicket(ctx context.Context, a *app, ticket string, at time.Time) (bool, string, int, error) {
+	stored, err := a.pushed.Put(ctx, ticket, at)
+	switch {
+	case errors.Is(err, wechat.ErrPushTime):
+		return false, "timestamp", http.StatusBadRequest, err
+	case err != nil:
+		return false, "store_error", http.StatusServiceUnavailable, fmt.Errorf("storing the ticket: %w", err)
+	}
+	if stored {
+		s.afterTicket(a)
+	}
+	return stored, "ok", 0, nil
+}
+
+// afterTicket fetches the app's token now if it has none usable: it was
+// waiting for the ticket just stored, maybe with a failure held.
+func (s *Server) afterTicket(a *app) {
+	if tok, ok := s.mgr.Cached(a.tokenKey); ok && tok.Valid(time.Now()) {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = s.mgr.Refresh(ctx, a.tokenKey)
+	}()
 }

@@ -3,6 +3,7 @@ package wechat
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,26 +76,33 @@ func newClient(defaultBase string, opts []Option, secrets ...string) client {
 // string in field and its expires_in, counted from now() before the
 // request (nil: time.Now). body, when not nil, is sent as JSON.
 func (c client) call(ctx context.Context, now func() time.Time, method, path string, q url.Values, body any, field string) (core.Token, error) {
+	tok, _, err := c.callCredential(ctx, now, method, path, q, body, field)
+	return tok, err
+}
+
+// callCredential is call that also returns the raw answer, for a Source
+// that reads more than the credential from it (a rotated refresh token).
+func (c client) callCredential(ctx context.Context, now func() time.Time, method, path string, q url.Values, body any, field string) (core.Token, []byte, error) {
 	if now == nil {
 		now = time.Now
 	}
 	start := now()
 	raw, err := c.roundTrip(ctx, method, path, q, body)
 	if err != nil {
-		return core.Token{}, err
+		return core.Token{}, nil, err
 	}
 	value, expiresIn, err := decodeCredential(raw, field)
 	if err != nil {
 		var ae *APIError
 		if errors.As(err, &ae) {
 			ae.Endpoint, ae.Msg = path, c.redact(ae.Msg)
-			return core.Token{}, ae
+			return core.Token{}, nil, ae
 		}
-		return core.Token{}, fmt.Errorf("wechat: %s: %w", path, err)
+		return core.Token{}, nil, fmt.Errorf("wechat: %s: %w", path, err)
 	}
 	// Count the lifetime from before the request was sent: never later
 	// than upstream's own clock.
-	return core.Token{Value: value, ExpiresAt: start.Add(expiresIn), IssuedAt: start}, nil
+	return core.Token{Value: value, ExpiresAt: start.Add(expiresIn), IssuedAt: start}, raw, nil
 }
 
 // probePath is the endpoint Verify asks: it exists on WeChat and WeCom
@@ -150,11 +158,13 @@ func (c client) roundTrip(ctx context.Context, method, path string, q url.Values
 	if err != nil {
 		var t interface{ Timeout() bool }
 		timedOut := errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &t) && t.Timeout())
+		var cert *tls.CertificateVerificationError
+		certificate := errors.As(err, &cert)
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // url.Error prints the URL, query and secret included
 		}
-		return nil, &TransportError{Endpoint: path, Err: errors.New(c.redact(err.Error())), TimedOut: timedOut}
+		return nil, &TransportError{Endpoint: path, Err: errors.New(c.redact(err.Error())), TimedOut: timedOut, Certificate: certificate}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
@@ -172,4 +182,24 @@ func (c client) redact(s string) string {
 		s = strings.ReplaceAll(s, sec, "***")
 	}
 	return s
+}
+
+// callJSON sends one request and decodes a success answer into out; an
+// errcode becomes an *APIError naming path, with secrets blanked.
+func (c client) callJSON(ctx context.Context, method, path string, q url.Values, body, out any) error {
+	raw, err := c.roundTrip(ctx, method, path, q, body)
+	if err != nil {
+		return err
+	}
+	var e envelope
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return fmt.Errorf("wechat: %s: malformed answer: %w", path, err)
+	}
+	if e.Errcode != nil && *e.Errcode != 0 {
+		return &APIError{Endpoint: path, Code: *e.Errcode, Msg: c.redact(e.Errmsg)}
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("wechat: %s: malformed answer: %w", path, err)
+	}
+	return nil
 }

@@ -58,6 +58,10 @@ type TransportError struct {
 	// TimedOut says the request ran out of time (the client's timeout or
 	// the context's deadline), as opposed to a refused or reset connection.
 	TimedOut bool
+	// Certificate says upstream's TLS certificate did not verify (unknown
+	// authority, wrong name, expired): a missing CA or an egress proxy that
+	// re-signs TLS, which no retry mends.
+	Certificate bool
 }
 
 // Timeout reports TimedOut, as net.Error does.
@@ -71,8 +75,9 @@ func (e *TransportError) Error() string {
 // Unwrap returns the underlying network or context error.
 func (e *TransportError) Unwrap() error { return e.Err }
 
-// Transient reports true: the next attempt may get through.
-func (e *TransportError) Transient() bool { return true }
+// Transient reports whether the next attempt may get through: true, except
+// for a refused certificate.
+func (e *TransportError) Transient() bool { return !e.Certificate }
 
 // IsTokenError reports whether err is an errcode saying the access_token
 // used was bad (40001, 40014, 41001, 42001): the caller should Invalidate

@@ -89,7 +89,7 @@ func ExampleWeCom() {
 
 // A WeCom service provider's three tokens: the provider token, the suite
 // token (which needs the suite_ticket WeCom pushes to the callback URL; the
-// callback handler stores it with SuiteTickets.Put) and an authorized
+// callback handler stores it with PushedTickets.Put) and an authorized
 // corp's token, fetched with the suite token and the corp's permanent code.
 func ExampleCorpToken() {
 	sim := wxsim.NewServer()

@@ -25,6 +25,7 @@ type envelope struct {
 	ProviderAccessToken string `json:"provider_access_token"`
 	SuiteAccessToken    string `json:"suite_access_token"`
 	ComponentToken      string `json:"component_access_token"`
+	AuthorizerToken     string `json:"authorizer_access_token"`
 }
 
 func (e *envelope) field(name string) (string, bool) {
@@ -39,6 +40,8 @@ func (e *envelope) field(name string) (string, bool) {
 		return e.SuiteAccessToken, true
 	case "component_access_token":
 		return e.ComponentToken, true
+	case "authorizer_access_token":
+		return e.AuthorizerToken, true
 	}
 	return "", false
 }

@@ -2,6 +2,7 @@ package wechat
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 
@@ -31,9 +32,9 @@ func (s *ProviderSource) Fetch(ctx context.Context, req core.FetchRequest) (core
 	return live(s.c.call(ctx, req.Now, http.MethodPost, "/cgi-bin/service/get_provider_token", nil, body, "provider_access_token"))
 }
 
-// SuiteTicketReader gives the latest suite_ticket WeCom pushed; see
-// SuiteTickets.
-type SuiteTicketReader interface {
+// TicketReader gives the latest ticket upstream pushed (a suite_ticket, a
+// component_verify_ticket); see PushedTickets.
+type TicketReader interface {
 	Ticket(ctx context.Context) (string, error)
 }
 
@@ -44,14 +45,14 @@ type SuiteTicketReader interface {
 type SuiteSource struct {
 	suiteID string
 	secret  string
-	tickets SuiteTicketReader
+	tickets TicketReader
 	c       client
 }
 
 // SuiteToken returns the Source of a suite_access_token. tickets supplies
-// the latest pushed suite_ticket, usually a SuiteTickets on the same shared
+// the latest pushed suite_ticket, usually NewSuiteTickets on the same shared
 // cache the Manager uses.
-func SuiteToken(suiteID, suiteSecret string, tickets SuiteTicketReader, opts ...Option) *SuiteSource {
+func SuiteToken(suiteID, suiteSecret string, tickets TicketReader, opts ...Option) *SuiteSource {
 	return &SuiteSource{suiteID: suiteID, secret: suiteSecret, tickets: tickets, c: newClient(WeComBaseURL, opts, suiteSecret)}
 }
 
@@ -104,4 +105,37 @@ func (s *CorpSource) Fetch(ctx context.Context, req core.FetchRequest) (core.Tok
 // Verify implements core.Verifier with /cgi-bin/get_api_domain_ip.
 func (s *CorpSource) Verify(ctx context.Context, token string) (bool, error) {
 	return s.c.verify(ctx, token)
+}
+
+// AuthCorp is what get_permanent_code answers for an install's auth_code:
+// the corp, and its permanent code (a secret, like an app secret).
+type AuthCorp struct {
+	CorpID        string
+	CorpName      string
+	PermanentCode string
+}
+
+// PermanentCode exchanges the auth_code of a create_auth callback for the
+// installing corp's permanent code (POST
+// /cgi-bin/service/get_permanent_code), with the suite_access_token
+// registered under suiteKey in tokens. An auth_code can be exchanged once.
+func (s *SuiteSource) PermanentCode(ctx context.Context, tokens core.Tokens, suiteKey, authCode string) (AuthCorp, error) {
+	var out struct {
+		PermanentCode string `json:"permanent_code"`
+		Corp          struct {
+			CorpID   string `json:"corpid"`
+			CorpName string `json:"corp_name"`
+		} `json:"auth_corp_info"`
+	}
+	err := withTokenDo(ctx, tokens, suiteKey, func(tok string) error {
+		return s.c.callJSON(ctx, http.MethodPost, "/cgi-bin/service/get_permanent_code", url.Values{"suite_access_token": {tok}},
+			map[string]string{"auth_code": authCode}, &out)
+	})
+	if err != nil {
+		return AuthCorp{}, err
+	}
+	if out.PermanentCode == "" || out.Corp.CorpID == "" {
+		return AuthCorp{}, errors.New("wechat: get_permanent_code answered no permanent_code or corpid")
+	}
+	return AuthCorp{CorpID: out.Corp.CorpID, CorpName: out.Corp.CorpName, PermanentCode: out.PermanentCode}, nil
 }

@@ -196,8 +196,8 @@ func TestWeComServiceProviderChain(t *testing.T) {
 	if stored, err := tickets.Put(ctx, "older-ticket", now.Add(-5*time.Minute)); stored || err != nil {
 		t.Fatalf("an older push arriving late replaced a newer ticket (%v)", err)
 	}
-	if stored, err := tickets.Put(ctx, "from-tomorrow", now.Add(24*time.Hour)); stored || !errors.Is(err, wechat.ErrSuiteTicketTime) {
-		t.Fatalf("a push stamped a day ahead: stored %v, %v; want ErrSuiteTicketTime", stored, err)
+	if stored, err := tickets.Put(ctx, "from-tomorrow", now.Add(24*time.Hour)); stored || !errors.Is(err, wechat.ErrPushTime) {
+		t.Fatalf("a push stamped a day ahead: stored %v, %v; want ErrPushTime", stored, err)
 	}
 	m2 := newManager(t, core.WithCache(store)) // the held error stays with m
 	reg(t, m2, "suite", wechat.SuiteToken("suite1", "suite-secret", tickets, base))

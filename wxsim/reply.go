@@ -16,6 +16,7 @@ var errmsgs = map[int]string{
 	40082: "invalid suite_id",
 	40083: "invalid suite_secret",
 	40084: "invalid permanent_code",
+	40078: "invalid auth_code",
 	40085: "invalid suite_ticket",
 	40125: "invalid appsecret",
 	41001: "access_token missing",
@@ -27,6 +28,11 @@ var errmsgs = map[int]string{
 	44002: "empty post data",
 	45009: "reach max api daily quota limit",
 	47001: "data format error",
+	61003: "component is not authorized by this account",
+	61005: "component ticket is expired",
+	61006: "component ticket is invalid",
+	61009: "code is invalid",
+	61023: "refresh_token is invalid",
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -18,8 +18,12 @@ func NewServer(opts ...Option) *Server {
 	return &Server{Sim: sim, URL: srv.URL, srv: srv}
 }
 
-// Close shuts the server down, waiting for requests in flight.
-func (s *Server) Close() { s.srv.Close() }
+// Close shuts the server down, waiting for requests in flight and for
+// pushes they started.
+func (s *Server) Close() {
+	s.srv.Close()
+	s.Sim.bg.Wait()
+}
 
 // CloseClientConnections drops every open connection, as a network cut
 // would.

@@ -114,6 +114,11 @@ type Sim struct {
 	faults  []*Fault
 	stats   Stats
 	mux     *http.ServeMux
+
+	components  map[string]*component // component appid -> component
+	authorizers map[authKey]*authorizer
+	refresh     map[string]*issued // authorizer_refresh_token -> record
+	bg          sync.WaitGroup     // pushes api_start_push_ticket started
 }
 
 type wecomKey struct{ corp, secret string }
@@ -122,13 +127,32 @@ type authKey struct{ suite, corp string }
 type suite struct {
 	secret  string
 	tickets map[string]time.Time // ticket -> expiry
+	codes   map[string]authCode  // pending install auth codes
+	push    *pusher              // nil: no callback configured
 }
+
+// authCode is an install's one-time code, waiting for get_permanent_code.
+type authCode struct {
+	corp    string
+	expires time.Time
+}
+
+// AuthCodeLifetime is how long an install's auth_code (WeCom) or
+// authorization_code (Open Platform) can be exchanged.
+const AuthCodeLifetime = 10 * time.Minute
 
 // issued is one token or ticket the simulator handed out.
 type issued struct {
 	owner   string // credential id, such as "token:wx123"
 	expires time.Time
 	retired time.Time // zero: not retired
+}
+
+// retireBy retires t at the latest at when.
+func (t *issued) retireBy(when time.Time) {
+	if t.retired.IsZero() || when.Before(t.retired) {
+		t.retired = when
+	}
 }
 
 func (t *issued) valid(now time.Time) bool {
@@ -163,6 +187,7 @@ func New(opts ...Option) *Sim {
 		current: map[string]string{}, daily: map[string]*dayCounter{}, forces: map[string]*dayCounter{},
 		probes: map[string]*dayCounter{}, clock: time.Now,
 		issues: map[string][]time.Time{}, stats: newStats(),
+		components: map[string]*component{}, authorizers: map[authKey]*authorizer{}, refresh: map[string]*issued{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -195,7 +220,7 @@ func (s *Sim) AddProvider(corpID, providerSecret string) {
 // AddSuite registers a WeCom third-party app (suite).
 func (s *Sim) AddSuite(suiteID, secret string) {
 	s.mu.Lock()
-	s.suites[suiteID] = &suite{secret: secret, tickets: map[string]time.Time{}}
+	s.suites[suiteID] = &suite{secret: secret, tickets: map[string]time.Time{}, codes: map[string]authCode{}}
 	s.mu.Unlock()
 }
 

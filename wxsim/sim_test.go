@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -244,5 +245,38 @@ func TestFaults(t *testing.T) {
 	}
 	if n := len(s.Issues("token:wx1")); n != 3 {
 		t.Fatalf("issues %d, want 3 (faulted calls issue nothing)", n)
+	}
+}
+
+// Hosts sends WeChat's and WeCom's hosts to the simulator and leaves
+// others alone.
+func TestHostsSendsUpstreamHostsToTheSimulator(t *testing.T) {
+	sim := wxsim.NewServer()
+	defer sim.Close()
+	sim.AddApp("wxhosts", "s")
+	rt, err := wxsim.Hosts(sim.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: rt}
+	resp, err := hc.Get("https://api.weixin.qq.com/cgi-bin/token?grant_type=client_credential&appid=wxhosts&secret=s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if n := sim.Stats().Calls["/cgi-bin/token"]; n != 1 || resp.StatusCode != 200 {
+		t.Fatalf("a request for api.weixin.qq.com: status %d, the simulator saw %d token calls", resp.StatusCode, n)
+	}
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }))
+	defer other.Close()
+	resp, err = hc.Get(other.URL)
+	if err != nil || resp.StatusCode != 204 {
+		t.Fatalf("another host was not left alone: %v", err)
+	}
+	resp.Body.Close()
+	for _, bad := range []string{"::", "127.0.0.1:8081"} {
+		if _, err := wxsim.Hosts(bad, nil); err == nil {
+			t.Fatalf("base URL %q was accepted", bad)
+		}
 	}
 }

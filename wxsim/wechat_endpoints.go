@@ -1,6 +1,9 @@
 package wxsim
 
-import "net/http"
+import (
+	"net/http"
+	"time"
+)
 
 func (s *Sim) routes() {
 	mux := http.NewServeMux()
@@ -14,6 +17,11 @@ func (s *Sim) routes() {
 	handle("/cgi-bin/service/get_provider_token", s.providerToken)
 	handle("/cgi-bin/service/get_suite_token", s.suiteToken)
 	handle("/cgi-bin/service/get_corp_token", s.corpToken)
+	handle("/cgi-bin/service/get_permanent_code", s.permanentCode)
+	handle("/cgi-bin/component/api_component_token", s.componentToken)
+	handle("/cgi-bin/component/api_start_push_ticket", s.startPushTicket)
+	handle("/cgi-bin/component/api_query_auth", s.queryAuth)
+	handle("/cgi-bin/component/api_authorizer_token", s.authorizerToken)
 	mux.HandleFunc(BusinessPath, s.businessCheck)
 	mux.HandleFunc(ProbePath, s.probe)
 	s.mux = mux
@@ -63,14 +71,17 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
 		fail(w, 45009)
 		return
 	}
-	if _, prev, ok := s.live(id, now); ok {
-		retire := now.Add(s.overlap)
-		if prev.retired.IsZero() || retire.Before(prev.retired) {
-			prev.retired = retire
-		}
-	}
-	v, rec := s.issue(id, now)
+	v, rec := s.replace(id, now)
 	grant(w, "access_token", v, rec.expires, now, false)
+}
+
+// replace issues a new value of credential id and retires the previous one
+// after the overlap, as /cgi-bin/token does. Callers hold s.mu.
+func (s *Sim) replace(id string, now time.Time) (string, *issued) {
+	if _, prev, ok := s.live(id, now); ok {
+		prev.retireBy(now.Add(s.overlap))
+	}
+	return s.issue(id, now)
 }
 
 // stableToken is POST /cgi-bin/stable_token: normal mode returns the live

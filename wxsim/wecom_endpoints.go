@@ -116,19 +116,13 @@ func (s *Sim) corpToken(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	owner, code := s.verify(r.URL.Query().Get("suite_access_token"), now)
-	if code == 42001 {
-		code = 42009
-	}
-	if code != 0 {
-		fail(w, code)
+	suiteID, live := s.suiteOf(w, r, now)
+	if !live {
 		return
 	}
-	suiteID, isSuite := strings.CutPrefix(owner, "suite:")
+	owner := "suite:" + suiteID
 	want, ok := s.authed[authKey{suiteID, body.AuthCorpID}]
 	switch {
-	case !isSuite:
-		fail(w, 40014)
 	case !ok:
 		fail(w, 40013)
 	case want != body.PermanentCode:
@@ -137,4 +131,24 @@ func (s *Sim) corpToken(w http.ResponseWriter, r *http.Request) {
 		v, rec := s.issue("corp:"+body.AuthCorpID+"@"+owner, now)
 		grant(w, "access_token", v, rec.expires, now, false)
 	}
+}
+
+// suiteOf checks the request's suite_access_token and returns its suite
+// id; it answers the errcode itself (42009 for an expired one) and
+// reports false when the token is not a live suite token. Callers hold
+// s.mu.
+func (s *Sim) suiteOf(w http.ResponseWriter, r *http.Request, now time.Time) (string, bool) {
+	owner, code := s.verify(r.URL.Query().Get("suite_access_token"), now)
+	if code == 42001 {
+		code = 42009
+	}
+	suiteID, isSuite := strings.CutPrefix(owner, "suite:")
+	if code == 0 && !isSuite {
+		code = 40014
+	}
+	if code != 0 {
+		fail(w, code)
+		return "", false
+	}
+	return suiteID, true
 }

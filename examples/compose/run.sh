@@ -6,9 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 top=$(git rev-parse --show-toplevel)
 eval "$("$top/scripts/build-test-images")" # the Redis image, from Debian's binary
-CGO_ENABLED=0 go build -o wxtoken "$top/server/cmd/wxtoken"
-docker build -q -t wxtoken-local/wxtoken:dev . >/dev/null
-rm -f wxtoken
+"$top/scripts/build-image" wxtoken-local/wxtoken:dev >/dev/null # the Dockerfile at the top
 export WXTOKEN_REDIS_IMAGE
 trap 'docker-compose down -t 5 >/dev/null 2>&1' EXIT
 docker-compose up -d

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wxtoken/wxtoken/server"
-	"github.com/wxtoken/wxtoken/wxsim"
 )
 
 //go:embed default.yaml
@@ -62,8 +61,10 @@ func loadServeConfig(f serveFlags) (server.Config, error) {
 	var cfg server.Config
 	var err error
 	if f.config == "" {
-		if os.Getenv("WXTOKEN_DEMO_SECRET") == "" {
-			os.Setenv("WXTOKEN_DEMO_SECRET", demoSecret)
+		for env, v := range demoEnv {
+			if os.Getenv(env) == "" {
+				os.Setenv(env, v)
+			}
 		}
 		cfg, err = server.ParseConfig(bytes.NewReader(defaultConfig))
 	} else {
@@ -125,11 +126,11 @@ func runServe(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	stopSim, err := startSimFor(&cfg, logger)
+	sim, err := startSimFor(&cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer stopSim()
+	defer sim.close()
 	srv, err := server.New(cfg, server.WithLogger(logger))
 	if err != nil {
 		return err
@@ -155,41 +156,6 @@ func runServe(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		serve = func() error { return hs.ServeTLS(ln, cfg.TLS.Cert, cfg.TLS.Key) }
 	}
 	defer logger.Info("wxtoken stopped")
+	sim.pushTo(runCtx, scheme+"://"+ln.Addr().String(), cfg)
 	return serveUntilDone(ctx, hs, serve)
-}
-
-// startSimFor starts the built-in simulator when an upstream is "sim",
-// registers every app of cfg in it with its configured secret, and points
-// the upstream at it.
-func startSimFor(cfg *server.Config, logger *slog.Logger) (func(), error) {
-	if cfg.Upstream.WeChat != "sim" && cfg.Upstream.WeCom != "sim" {
-		return func() {}, nil
-	}
-	sim := wxsim.New()
-	for _, a := range cfg.Apps {
-		secret, err := server.ReadSecret(a.SecretEnv, a.SecretFile)
-		if err != nil {
-			return nil, fmt.Errorf("app %s secret: %w", a.ID, err)
-		}
-		switch a.Kind {
-		case server.KindWeCom:
-			sim.AddWeComApp(a.CorpID, a.AgentID, secret)
-		default:
-			sim.AddApp(a.AppID, secret)
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
-	url := "http://" + ln.Addr().String()
-	for _, u := range []*string{&cfg.Upstream.WeChat, &cfg.Upstream.WeCom} {
-		if *u == "sim" {
-			*u = url
-		}
-	}
-	logger.Info("upstream is the built-in WeChat simulator", "url", url)
-	return func() { hs.Close() }, nil
 }

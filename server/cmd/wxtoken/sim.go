@@ -21,6 +21,8 @@ type simFlags struct {
 	lifetime   time.Duration
 	overlap    time.Duration
 	dailyLimit int
+	tlsCert    string
+	tlsKey     string
 }
 
 func newSimCmd() *cobra.Command {
@@ -45,6 +47,8 @@ wxdemo0000000001:demo-secret is added.`,
 	fl.DurationVar(&f.lifetime, "lifetime", wxsim.DefaultLifetime, "lifetime of every token issued")
 	fl.DurationVar(&f.overlap, "overlap", wxsim.DefaultOverlap, "how long a replaced /cgi-bin/token token keeps working")
 	fl.IntVar(&f.dailyLimit, "daily-limit", wxsim.DefaultDailyLimit, "daily /cgi-bin/token calls per appid before 45009 (0: none)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
 	return cmd
 }
 
@@ -80,6 +84,9 @@ func buildSim(f simFlags) (*wxsim.Sim, []string, error) {
 }
 
 func runSim(cmd *cobra.Command, f simFlags) error {
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
+	}
 	sim, names, err := buildSim(f)
 	if err != nil {
 		return err
@@ -89,8 +96,12 @@ func runSim(cmd *cobra.Command, f simFlags) error {
 		return err
 	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(cmd.OutOrStdout(), "wxsim listening on http://%s (%s)\n", ln.Addr(), strings.Join(names, ", "))
-	return serveUntilDone(cmd.Context(), srv, func() error { return srv.Serve(ln) })
+	scheme, serve := "http", func() error { return srv.Serve(ln) }
+	if f.tlsCert != "" {
+		scheme, serve = "https", func() error { return srv.ServeTLS(ln, f.tlsCert, f.tlsKey) }
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wxsim listening on %s://%s (%s)\n", scheme, ln.Addr(), strings.Join(names, ", "))
+	return serveUntilDone(cmd.Context(), srv, serve)
 }
 
 // serveUntilDone runs serve until ctx ends, then shuts srv down

@@ -9,11 +9,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -81,5 +83,41 @@ log: {level: warn}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("serve did not stop cleanly: %v", err)
+	}
+}
+
+// `wxtoken sim --tls-cert --tls-key` serves HTTPS; one without the other is
+// refused.
+func TestSimTLS(t *testing.T) {
+	certPath, keyPath, pool := selfSigned(t)
+	if _, err := run(t, context.Background(), "sim", "--addr", "127.0.0.1:0", "--tls-cert", certPath); err == nil || !strings.Contains(err.Error(), "--tls-key") {
+		t.Fatalf("sim with a certificate and no key = %v, want an error naming --tls-key", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := run(t, ctx, "sim", "--addr", "127.0.0.1:18985", "--tls-cert", certPath, "--tls-key", keyPath)
+		done <- err
+	}()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := hc.Get("https://127.0.0.1:18985/cgi-bin/token?grant_type=client_credential&appid=" + demoAppID + "&secret=" + demoSecret)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.TLS == nil || !strings.Contains(string(body), "access_token") {
+				t.Fatalf("sim over TLS answered %s (TLS %v)", body, resp.TLS != nil)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sim with TLS did not answer: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("sim did not stop cleanly: %v", err)
 	}
 }

@@ -1,0 +1,209 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/wxtoken/wxtoken/internal/backoff"
+	"github.com/wxtoken/wxtoken/wechat"
+	"github.com/wxtoken/wxtoken/wechat/callback"
+)
+
+// handleCallback receives the encrypted pushes of a suite (WeCom's
+// instruction callback) or a component (the Open Platform's notices) at
+// /v1/callback/{app}. No client key: the signature authenticates the
+// sender. GET answers the URL verification with the decrypted echostr;
+// POST opens the event, acts on it and answers "success". A refused
+// message stores nothing and is counted by outcome.
+func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
+	a := s.apps[r.PathValue("app")]
+	if a == nil || a.callback == nil {
+		writeError(w, http.StatusNotFound, CodeUnknownApp, fmt.Sprintf("no callback for app %q", r.PathValue("app")))
+		return
+	}
+	now := time.Now()
+	if r.Method == http.MethodGet {
+		echo, err := a.callback.VerifyURL(r.URL.Query(), now)
+		if err != nil {
+			s.refuseCallback(w, a, "verify_url", err)
+			return
+		}
+		s.metrics.callbacks.WithLabelValues(a.ID, "verify_url", "ok").Inc()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, echo)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, callback.MaxBody+1))
+	if err != nil {
+		s.refuseCallback(w, a, "unknown", fmt.Errorf("%w: reading the body: %v", callback.ErrMalformed, err))
+		return
+	}
+	e, err := a.callback.OpenEvent(r.URL.Query(), body, now)
+	if err != nil {
+		s.refuseCallback(w, a, "unknown", err)
+		return
+	}
+	outcome, status, err := s.onEvent(r.Context(), a, e)
+	s.metrics.callbacks.WithLabelValues(a.ID, eventLabel(e.InfoType), outcome).Inc()
+	if err != nil {
+		s.log.Warn("wxtoken: callback not handled", "app", a.ID, "event", e.InfoType, "err", err)
+		writeError(w, status, status*100, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "success")
+}
+
+// eventLabel bounds the event label to the info types the server knows.
+func eventLabel(infoType string) string {
+	switch infoType {
+	case callback.InfoSuiteTicket, callback.InfoCreateAuth, callback.InfoChangeAuth, callback.InfoCancelAuth,
+		callback.InfoComponentVerifyTicket, callback.InfoAuthorized, callback.InfoUpdateAuthorized, callback.InfoUnauthorized:
+		return infoType
+	}
+	return "other"
+}
+
+// refuseCallback answers a message that failed its checks.
+func (s *Server) refuseCallback(w http.ResponseWriter, a *app, event string, err error) {
+	status, outcome := http.StatusBadRequest, "malformed"
+	switch {
+	case errors.Is(err, callback.ErrSignature):
+		status, outcome = http.StatusForbidden, "signature"
+	case errors.Is(err, callback.ErrReceiver):
+		status, outcome = http.StatusForbidden, "receiver"
+	case errors.Is(err, callback.ErrTimestamp):
+		status, outcome = http.StatusForbidden, "timestamp"
+	case errors.Is(err, callback.ErrTooLarge):
+		status, outcome = http.StatusRequestEntityTooLarge, "too_large"
+	}
+	s.metrics.callbacks.WithLabelValues(a.ID, event, outcome).Inc()
+	if s.refusals.allow(time.Now()) {
+		s.log.Warn("wxtoken: callback refused", "app", a.ID, "outcome", outcome, "err", err)
+	}
+	writeError(w, status, status*100, err.Error())
+}
+
+// onEvent acts on one opened event and says how it went: the metric
+// outcome, and on failure the HTTP status (upstream retries a push that is
+// not answered "success").
+func (s *Server) onEvent(ctx context.Context, a *app, e callback.Event) (string, int, error) {
+	switch {
+	case a.Kind == KindSuite && e.InfoType == callback.InfoSuiteTicket:
+		_, outcome, status, err := s.storeTicket(ctx, a, e.SuiteTicket, e.At())
+		return outcome, status, err
+	case a.Kind == KindComponent && e.InfoType == callback.InfoComponentVerifyTicket:
+		_, outcome, status, err := s.storeTicket(ctx, a, e.Ticket, e.At())
+		return outcome, status, err
+	case a.Kind == KindSuite && e.InfoType == callback.InfoCreateAuth:
+		corp, err := a.suiteSrc.PermanentCode(ctx, s.mgr, a.tokenKey, e.AuthCode)
+		if err != nil {
+			return "upstream_error", http.StatusBadGateway, fmt.Errorf("exchanging the auth_code: %w", err)
+		}
+		// The auth_code is spent: keep trying to record the permanent
+		// code for as long as the push's answer can wait.
+		if err := retryStore(ctx, func() error { return a.tenants.put(ctx, corp.CorpID, corp.CorpName, corp.PermanentCode) }); err != nil {
+			s.log.Error("wxtoken: an installed corp could not be recorded; it must install again", "app", a.ID, "tenant", corp.CorpID, "err", err)
+			return "store_error", http.StatusServiceUnavailable, err
+		}
+		s.log.Info("wxtoken: tenant added", "app", a.ID, "tenant", corp.CorpID)
+		return s.synced(ctx, a)
+	case a.Kind == KindComponent && (e.InfoType == callback.InfoAuthorized || e.InfoType == callback.InfoUpdateAuthorized):
+		return s.authorize(ctx, a, e)
+	case a.Kind == KindSuite && e.InfoType == callback.InfoCancelAuth:
+		return s.removeTenant(ctx, a, e.AuthCorpID)
+	case a.Kind == KindComponent && e.InfoType == callback.InfoUnauthorized:
+		return s.removeTenant(ctx, a, e.AuthorizerAppID)
+	case a.Kind == KindSuite && e.InfoType == callback.InfoChangeAuth:
+		return s.synced(ctx, a)
+	}
+	return "ignored", 0, nil
+}
+
+// authorize exchanges an authorization code, saves the refresh token
+// (sealed, where the authorizer's token source reads it) and records the
+// authorizer in the registry.
+func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (string, int, error) {
+	if e.InfoType == callback.InfoUpdateAuthorized {
+		// Changed permissions of an authorizer already served: its refresh
+		// token chain goes on (a new one saved here, outside the
+		// authorizer's lock, could race a rotation and be the one kept).
+		recs, err := a.tenants.load(ctx)
+		if err != nil {
+			return "store_error", http.StatusServiceUnavailable, err
+		}
+		if _, known := recs[e.AuthorizerAppID]; known {
+			return "ok", 0, nil
+		}
+	}
+	auth, err := a.compSrc.QueryAuth(ctx, s.mgr, a.tokenKey, e.AuthorizationCode)
+	if err != nil {
+		return "upstream_error", http.StatusBadGateway, fmt.Errorf("exchanging the authorization code: %w", err)
+	}
+	id := auth.AuthorizerAppID
+	a.tenantMu.Lock()
+	if _, ok := a.tenantSet[id]; !ok {
+		if err := s.registerTenant(a, id, tenantRecord{}); err != nil {
+			a.tenantMu.Unlock()
+			return "store_error", http.StatusServiceUnavailable, err
+		}
+	}
+	a.tenantMu.Unlock()
+	stateKey, err := s.mgr.StateKey(tenantKey(a, id), wechat.RefreshTokenState)
+	if err != nil {
+		return "store_error", http.StatusServiceUnavailable, err
+	}
+	err = retryStore(ctx, func() error {
+		if err := wechat.SaveRefreshToken(ctx, s.cache, s.box, stateKey, auth.RefreshToken); err != nil {
+			return err
+		}
+		return a.tenants.put(ctx, id, "", "")
+	})
+	if err != nil {
+		s.log.Error("wxtoken: an authorizer could not be recorded; it must authorize again", "app", a.ID, "tenant", id, "err", err)
+		return "store_error", http.StatusServiceUnavailable, err
+	}
+	s.log.Info("wxtoken: tenant added", "app", a.ID, "tenant", id)
+	return s.synced(ctx, a)
+}
+
+// removeTenant drops a tenant from the registry and from this instance.
+func (s *Server) removeTenant(ctx context.Context, a *app, id string) (string, int, error) {
+	if id == "" {
+		return "malformed", http.StatusBadRequest, errors.New("the event names no tenant")
+	}
+	if err := retryStore(ctx, func() error { return a.tenants.remove(ctx, id) }); err != nil {
+		return "store_error", http.StatusServiceUnavailable, err
+	}
+	s.log.Info("wxtoken: tenant removed", "app", a.ID, "tenant", id)
+	return s.synced(ctx, a)
+}
+
+// synced re-reads a's registry after a change.
+func (s *Server) synced(ctx context.Context, a *app) (string, int, error) {
+	if err := s.syncTenants(ctx, a); err != nil {
+		// Recorded in the store; the next sync registers it here.
+		s.log.Warn("wxtoken: reading the tenant registry", "app", a.ID, "err", err)
+	}
+	return "ok", 0, nil
+}
+
+// retryStore retries a store write a few times over about three seconds:
+// upstream waits about five for a push's answer.
+func retryStore(ctx context.Context, f func() error) error {
+	p := backoff.Policy{Min: 100 * time.Millisecond, Max: time.Second}
+	var err error
+	for attempt := range 5 {
+		if err = f(); err == nil || ctx.Err() != nil {
+			return err
+		}
+		if backoff.Sleep(ctx, p.Delay(attempt)) != nil {
+			return err
+		}
+	}
+	return err
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wxtoken/wxtoken/internal/localserver"
+	"github.com/wxtoken/wxtoken/server"
+	"github.com/wxtoken/wxtoken/wxsim"
+)
+
+const (
+	tenantKeyB64 = "dGVuYW50LWtleS0zMi1ieXRlcy1uZXZlci1zaG93bgo="
+	cbTokenE2E   = "e2e-callback-token"
+	cbAESKeyE2E  = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
+)
+
+// tenantServerURLs picks the three servers' addresses.
+func tenantServerURLs(t *testing.T) []string {
+	t.Helper()
+	var urls []string
+	for range 3 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		urls = append(urls, "http://"+ln.Addr().String())
+		ln.Close()
+	}
+	return urls
+}
+
+// startTenantServers starts three `wxtoken serve` processes on one Redis,
+// at urls, each with a WeCom suite and an Open Platform component whose
+// callbacks the simulator pushes to.
+func startTenantServers(t *testing.T, urls []string, redisAddr, simURL string) {
+	t.Helper()
+	dir := t.TempDir()
+	for i, u := range urls {
+		addr := strings.TrimPrefix(u, "http://")
+		cfg := fmt.Sprintf(`listen: %s
+cache: redis://%s/0
+upstream: {wechat: %s, wecom: %s, timeout: 2s}
+clients: [{name: biz, key_env: E2E_CLIENT_KEY}]
+tenant_key_env: E2E_TENANT_KEY
+apps:
+  - {id: suite, kind: suite, suite_id: wwsuitee2e01, secret_env: E2E_SECRET,
+     callback: {token_env: E2E_CB_TOKEN, aes_key_env: E2E_CB_AES, receivers: [wwprovidere2e]}}
+  - {id: platform, kind: component, appid: wxcompe2e0001, secret_env: E2E_SECRET,
+     callback: {token_env: E2E_CB_TOKEN, aes_key_env: E2E_CB_AES}}
+log: {level: warn}
+`, addr, redisAddr, simURL, simURL)
+		path := filepath.Join(dir, fmt.Sprintf("server%d.yaml", i))
+		os.WriteFile(path, []byte(cfg), 0o600)
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "WXTOKEN_E2E_ARGS=serve --config "+path, "E2E_CLIENT_KEY="+e2eKey, "E2E_SECRET=e2e-secret",
+			"E2E_TENANT_KEY="+tenantKeyB64, "E2E_CB_TOKEN="+cbTokenE2E, "E2E_CB_AES="+cbAESKeyE2E)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	}
+	for _, u := range urls {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			resp, err := http.Get(u + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("server %s did not start: %v", u, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// get asks one server for path and returns the status and the token.
+func get(t *testing.T, base, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+e2eKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&v)
+	return resp.StatusCode, v.AccessToken
+}
+
+// onEvery waits until every server answers path with want, and returns
+// the tokens they served.
+func onEvery(t *testing.T, urls []string, path string, want int, within time.Duration) []string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var toks []string
+		ok := true
+		for _, u := range urls {
+			code, tok := get(t, u, path)
+			ok = ok && code == want
+			toks = append(toks, tok)
+		}
+		if ok {
+			return toks
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s did not answer %d on every server within %v", path, want, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// The third-party flows offline, across three server processes on Redis,
+// with no config change and no restart: the simulator pushes encrypted
+// tickets and installs to one server's callback URL; every server serves
+// the new tenant's token (the same one); an uninstall removes it from
+// every server within the registry's sync interval; a later ticket push is
+// taken.
+func TestThirdPartyTenantsAcrossThreeServers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	redisSrv := localserver.T(t, localserver.Redis)
+	sim := wxsim.NewServer()
+	defer sim.Close()
+	sim.AddSuite("wwsuitee2e01", "e2e-secret")
+	sim.AddComponent("wxcompe2e0001", "e2e-secret")
+	// The callback URLs are known before the servers start (their ports
+	// are chosen first): the fleet's first refresh may already ask for a
+	// push, as a real deployment's would.
+	urls := tenantServerURLs(t)
+	for _, err := range []error{
+		sim.SetSuiteCallback("wwsuitee2e01", wxsim.Callback{URL: urls[0] + "/v1/callback/suite", Token: cbTokenE2E, EncodingAESKey: cbAESKeyE2E}),
+		sim.SetComponentCallback("wxcompe2e0001", wxsim.Callback{URL: urls[1] + "/v1/callback/platform", Token: cbTokenE2E, EncodingAESKey: cbAESKeyE2E}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	startTenantServers(t, urls, redisSrv.Addr, sim.URL)
+	store, closer, err := server.OpenCache("redis://" + redisSrv.Addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	ctx := context.Background()
+	sync := server.TenantSyncInterval + 2*time.Second
+
+	t.Run("WeComProvider", func(t *testing.T) {
+		if _, err := sim.DeliverSuiteTicket(ctx, "wwsuitee2e01"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sim.InstallCorp(ctx, "wwsuitee2e01", "wwtenante2e01"); err != nil {
+			t.Fatal(err)
+		}
+		toks := onEvery(t, urls, "/v1/token/suite/tenants/wwtenante2e01", 200, 5*time.Second)
+		if toks[0] != toks[1] || toks[1] != toks[2] || !sim.Valid(toks[0]) {
+			t.Fatalf("the three servers serve different or invalid tenant tokens: %.8s %.8s %.8s", toks[0], toks[1], toks[2])
+		}
+		if err := sim.UninstallCorp(ctx, "wwsuitee2e01", "wwtenante2e01"); err != nil {
+			t.Fatal(err)
+		}
+		onEvery(t, urls, "/v1/token/suite/tenants/wwtenante2e01", 404, sync)
+		ticket, err := sim.DeliverSuiteTicket(ctx, "wwsuitee2e01")
+		if err != nil {
+			t.Fatalf("a later ticket push: %v", err)
+		}
+		if v, err := store.Get(ctx, "wxtoken:suite_ticket:wwsuitee2e01"); err != nil || !strings.Contains(v, ticket) {
+			t.Fatalf("the later ticket was not stored: %v", err)
+		}
+	})
+
+	t.Run("OpenPlatform", func(t *testing.T) {
+		// No ticket yet: the first request has the fleet ask for a push.
+		onEvery(t, urls, "/v1/token/platform", 200, 10*time.Second)
+		if n := sim.Stats().Calls["/cgi-bin/component/api_start_push_ticket"]; n != 1 {
+			t.Fatalf("api_start_push_ticket called %d times by the fleet, want 1", n)
+		}
+		if _, err := sim.AuthorizeApp(ctx, "wxcompe2e0001", "wxauthe2e0001"); err != nil {
+			t.Fatal(err)
+		}
+		toks := onEvery(t, urls, "/v1/token/platform/tenants/wxauthe2e0001", 200, 5*time.Second)
+		if toks[0] != toks[1] || toks[1] != toks[2] || !sim.Valid(toks[0]) {
+			t.Fatalf("the three servers serve different or invalid authorizer tokens")
+		}
+		if err := sim.UnauthorizeApp(ctx, "wxcompe2e0001", "wxauthe2e0001"); err != nil {
+			t.Fatal(err)
+		}
+		onEvery(t, urls, "/v1/token/platform/tenants/wxauthe2e0001", 404, sync)
+		if _, err := sim.DeliverComponentTicket(ctx, "wxcompe2e0001"); err != nil {
+			t.Fatalf("a later ticket push: %v", err)
+		}
+	})
+}

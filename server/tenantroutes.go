@@ -1,0 +1,87 @@
+package server
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// tenantInfo is one entry of the tenant list.
+type tenantInfo struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name,omitempty"`
+	AddedAt time.Time `json:"added_at"`
+}
+
+// lookupTenantApp is lookupApp for an app with tenants.
+func (s *Server) lookupTenantApp(w http.ResponseWriter, r *http.Request) (*app, bool) {
+	a, ok := s.lookupApp(w, r)
+	if !ok {
+		return nil, false
+	}
+	if a.tenants == nil {
+		writeError(w, http.StatusNotFound, CodeUnknownApp, fmt.Sprintf("app %s has no tenants (only suite and component apps do)", a.ID))
+		return nil, false
+	}
+	return a, true
+}
+
+// handleTenants lists a suite's authorized corps or a component's
+// authorizers, from the shared registry.
+func (s *Server) handleTenants(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.lookupTenantApp(w, r)
+	if !ok {
+		return
+	}
+	recs, err := a.tenants.load(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "reading the tenant registry: "+err.Error())
+		return
+	}
+	out := make([]tenantInfo, 0, len(recs))
+	for id, rec := range recs {
+		out = append(out, tenantInfo{ID: id, Name: rec.Name, AddedAt: time.Unix(rec.AddedAt, 0).UTC()})
+	}
+	slices.SortFunc(out, func(x, y tenantInfo) int { return cmp.Compare(x.ID, y.ID) })
+	writeJSON(w, http.StatusOK, map[string]any{"tenants": out})
+}
+
+// tenantOf resolves the {tenant} of r to its Manager key, answering 404
+// for one not in the registry.
+func (s *Server) tenantOf(w http.ResponseWriter, r *http.Request) (*app, string, bool) {
+	a, ok := s.lookupTenantApp(w, r)
+	if !ok {
+		return nil, "", false
+	}
+	id := r.PathValue("tenant")
+	key, ok, err := s.tenant(r.Context(), a, id)
+	switch {
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "reading the tenant registry: "+err.Error())
+		return nil, "", false
+	case !ok:
+		writeError(w, http.StatusNotFound, CodeUnknownApp, fmt.Sprintf("app %s has no tenant %q", a.ID, id))
+		return nil, "", false
+	}
+	return a, key, true
+}
+
+// handleTenantToken serves a tenant's access token.
+func (s *Server) handleTenantToken(w http.ResponseWriter, r *http.Request) {
+	a, key, ok := s.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	s.serveToken(w, r, key, a.ID, "tenant")
+}
+
+// handleTenantInvalidate is the passive refresh of a tenant's token.
+func (s *Server) handleTenantInvalidate(w http.ResponseWriter, r *http.Request) {
+	_, key, ok := s.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	s.invalidate(w, r, key)
+}
