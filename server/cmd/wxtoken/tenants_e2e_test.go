@@ -42,7 +42,12 @@ func tenantServerURLs(t *testing.T) []string {
 
 // startTenantServers starts three `wxtoken serve` processes on one Redis,
 // at urls, each with a WeCom suite and an Open Platform component whose
-// callbacks the simulator pushes to.
+// callbacks the simulator pushes to. They start one after the other, each
+// listening before the next starts: a server refreshes every token as it
+// starts, so the first push the fleet asks for can come before the test's
+// first request, and it must find the receiving server (urls[0]) already
+// listening. The Open Platform does not push again for a lost push; the
+// fleet asks once a minute.
 func startTenantServers(t *testing.T, urls []string, redisAddr, simURL string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -70,20 +75,24 @@ log: {level: warn}
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+		waitHealthy(t, u)
 	}
-	for _, u := range urls {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			resp, err := http.Get(u + "/healthz")
-			if err == nil {
-				resp.Body.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("server %s did not start: %v", u, err)
-			}
-			time.Sleep(50 * time.Millisecond)
+}
+
+// waitHealthy waits up to 20 s for the server at u to answer /healthz.
+func waitHealthy(t *testing.T, u string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(u + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server %s did not start: %v", u, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -144,11 +153,12 @@ func TestThirdPartyTenantsAcrossThreeServers(t *testing.T) {
 	sim.AddComponent("wxcompe2e0001", "e2e-secret")
 	// The callback URLs are known before the servers start (their ports
 	// are chosen first): the fleet's first refresh may already ask for a
-	// push, as a real deployment's would.
+	// push, as a real deployment's would. The component's receiver is the
+	// server that starts first (see startTenantServers).
 	urls := tenantServerURLs(t)
 	for _, err := range []error{
-		sim.SetSuiteCallback("wwsuitee2e01", wxsim.Callback{URL: urls[0] + "/v1/callback/suite", Token: cbTokenE2E, EncodingAESKey: cbAESKeyE2E}),
-		sim.SetComponentCallback("wxcompe2e0001", wxsim.Callback{URL: urls[1] + "/v1/callback/platform", Token: cbTokenE2E, EncodingAESKey: cbAESKeyE2E}),
+		sim.SetSuiteCallback("wwsuitee2e01", wxsim.Callback{URL: urls[1] + "/v1/callback/suite", Token: cbTokenE2E, EncodingAESKey: cbAESKeyE2E}),
+		sim.SetComponentCallback("wxcompe2e0001", wxsim.Callback{URL: urls[0] + "/v1/callback/platform", Token: cbTokenE2E, EncodingAESKey: cbAESKeyE2E}),
 	} {
 		if err != nil {
 			t.Fatal(err)
