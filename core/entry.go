@@ -36,16 +36,22 @@ type entry struct {
 
 func (m *Manager) newEntry(key, id string, src Source) *entry {
 	p := m.cfg.KeyPrefix
-	// The identity in braces is a Redis Cluster hash tag: a credential's
-	// value, lock and state keys live in one slot, so one script can check
-	// the lock and write the value.
-	tag := "{" + id + "}"
 	return &entry{
 		key: key, id: id, src: src,
-		cacheKey:    p + ":" + tag,
-		lockKey:     p + ":lock:" + tag,
-		statePrefix: p + ":state:" + tag + ":",
+		cacheKey:    p + ":" + hashTag(id),
+		lockKey:     p + ":lock:" + hashTag(id),
+		statePrefix: m.statePrefix(id),
 	}
+}
+
+// hashTag puts an identity in braces, a Redis Cluster hash tag: a
+// credential's value, lock and state keys live in one slot, so one script
+// can check the lock and write the value.
+func hashTag(id string) string { return "{" + id + "}" }
+
+// statePrefix is FetchRequest.StatePrefix of the credential with identity id.
+func (m *Manager) statePrefix(id string) string {
+	return m.cfg.KeyPrefix + ":state:" + hashTag(id) + ":"
 }
 
 // snapshot is an immutable view of the L1 token with its state boundaries

@@ -113,7 +113,7 @@ func (m *Manager) Register(key string, src Source) error {
 	}
 	id, err := m.identity(key, src, old)
 	if err != nil {
-		return err
+		return fmt.Errorf("core: Register %q: %w", key, err)
 	}
 	e := m.byID[id]
 	if e == nil {
@@ -175,12 +175,12 @@ func (m *Manager) identity(key string, src Source, names map[string]*entry) (str
 	case Dependent:
 		dep := names[s.DependsOn()]
 		if dep == nil {
-			return "", fmt.Errorf("core: Register %q: depends on %q, which is not registered", key, s.DependsOn())
+			return "", fmt.Errorf("depends on %q, which is not registered", s.DependsOn())
 		}
 		return s.Identity() + "@" + dep.id, nil
 	case Identified:
 		if s.Identity() == "" {
-			return "", fmt.Errorf("core: Register %q: Source has an empty identity", key)
+			return "", errors.New("Source has an empty identity")
 		}
 		return s.Identity(), nil
 	default:
@@ -227,6 +227,22 @@ func (m *Manager) StateKey(key, name string) (string, error) {
 		return "", err
 	}
 	return e.statePrefix + name, nil
+}
+
+// SourceStateKey returns the key StateKey will return for src's state
+// name once src is registered (under any key), for code that seeds that
+// state before registering it: a new tenant's first refresh token, saved
+// before any instance of the fleet serves the tenant. src must be
+// Identified; a Dependent src needs the key it depends on registered.
+func (m *Manager) SourceStateKey(src Source, name string) (string, error) {
+	if _, ok := src.(Identified); !ok {
+		return "", errors.New("core: SourceStateKey: the Source has no identity (core.Identified); register it and use StateKey")
+	}
+	id, err := m.identity("", src, *m.names.Load())
+	if err != nil {
+		return "", fmt.Errorf("core: SourceStateKey: %w", err)
+	}
+	return m.statePrefix(id) + name, nil
 }
 
 func (m *Manager) lookup(key string) (*entry, error) {

@@ -104,6 +104,7 @@ func (s *Server) onEvent(ctx context.Context, a *app, e callback.Event) (string,
 		if err != nil {
 			return "upstream_error", http.StatusBadGateway, fmt.Errorf("exchanging the auth_code: %w", err)
 		}
+		s.seedFirstToken(ctx, a, s.tenantSource(a, corp.CorpID, corp.PermanentCode), corp.AccessToken)
 		// The auth_code is spent: keep trying to record the permanent
 		// code for as long as the push's answer can wait.
 		if err := retryStore(ctx, func() error { return a.tenants.put(ctx, corp.CorpID, corp.CorpName, corp.PermanentCode) }); err != nil {
@@ -125,8 +126,8 @@ func (s *Server) onEvent(ctx context.Context, a *app, e callback.Event) (string,
 }
 
 // authorize exchanges an authorization code, saves the refresh token
-// (sealed, where the authorizer's token source reads it) and records the
-// authorizer in the registry.
+// (sealed, where the authorizer's token source reads it) and the first
+// access token, and records the authorizer in the registry.
 func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (string, int, error) {
 	if e.InfoType == callback.InfoUpdateAuthorized {
 		// Changed permissions of an authorizer already served: its refresh
@@ -145,21 +146,22 @@ func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (strin
 		return "upstream_error", http.StatusBadGateway, fmt.Errorf("exchanging the authorization code: %w", err)
 	}
 	id := auth.AuthorizerAppID
-	a.tenantMu.Lock()
-	if _, ok := a.tenantSet[id]; !ok {
-		if err := s.registerTenant(a, id, tenantRecord{}); err != nil {
-			a.tenantMu.Unlock()
-			return "store_error", http.StatusServiceUnavailable, err
-		}
-	}
-	a.tenantMu.Unlock()
-	stateKey, err := s.mgr.StateKey(tenantKey(a, id), wechat.RefreshTokenState)
+	// The state keys are named before the authorizer is registered here:
+	// registering it first, a registry sync running meanwhile (which
+	// does not list it yet) could unregister it between the two steps.
+	src := s.tenantSource(a, id, "")
+	stateKey, err := s.mgr.SourceStateKey(src, wechat.RefreshTokenState)
 	if err != nil {
 		return "store_error", http.StatusServiceUnavailable, err
 	}
+	saved := false
 	err = retryStore(ctx, func() error {
-		if err := wechat.SaveRefreshToken(ctx, s.cache, s.box, stateKey, auth.RefreshToken); err != nil {
-			return err
+		if !saved {
+			if err := wechat.SaveRefreshToken(ctx, s.cache, s.box, stateKey, auth.RefreshToken); err != nil {
+				return err
+			}
+			saved = true
+			s.seedFirstToken(ctx, a, src, auth.AccessToken)
 		}
 		return a.tenants.put(ctx, id, "", "")
 	})

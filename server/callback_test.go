@@ -75,6 +75,10 @@ func TestSuiteCallbacksRegisterAndRemoveTenants(t *testing.T) {
 	if !e.sim.Valid(tok.AccessToken) {
 		t.Fatal("the tenant's token is not valid upstream")
 	}
+	// The token get_permanent_code handed out is the first one served.
+	if n := e.sim.Stats().Calls["/cgi-bin/service/get_corp_token"]; n != 0 {
+		t.Fatalf("get_corp_token called %d times for a corp just installed, want 0", n)
+	}
 	code, body := e.do("GET", "/v1/token/suite/tenants", billingKey, nil)
 	if code != 200 || !strings.Contains(string(body), `"id":"wwtenant01"`) {
 		t.Fatalf("tenant list: %d %s", code, body)
@@ -127,6 +131,10 @@ func TestComponentCallbacksRegisterAuthorizers(t *testing.T) {
 	tok := e.waitToken("/v1/token/platform/tenants/wxauthorizer01", reportsKey)
 	if !e.sim.Valid(tok.AccessToken) {
 		t.Fatal("the authorizer's token is not valid upstream")
+	}
+	// The token api_query_auth handed out is the first one served.
+	if n := e.sim.Stats().Calls["/cgi-bin/component/api_authorizer_token"]; n != 0 {
+		t.Fatalf("api_authorizer_token called %d times for an authorizer just authorized, want 0", n)
 	}
 	if code, _ := e.do("GET", "/v1/token/platform/tenants/wxauthorizer01", billingKey, nil); code != 403 {
 		t.Fatalf("a client not allowed on the component got its tenant's token: %d", code)

@@ -119,24 +119,47 @@ func (s *Server) syncTenants(ctx context.Context, a *app) error {
 
 // registerTenant registers one tenant's token. Callers hold a.tenantMu.
 func (s *Server) registerTenant(a *app, id string, rec tenantRecord) error {
-	wechatOpts, wecomOpts := s.upstreamOptions()
-	var src core.Source
-	switch a.Kind {
-	case KindSuite:
-		code, err := a.tenants.secret(id, rec)
-		if err != nil {
+	var code string
+	if a.Kind == KindSuite {
+		var err error
+		if code, err = a.tenants.secret(id, rec); err != nil {
 			return err
 		}
-		src = wechat.CorpToken(a.tokenKey, id, code, wecomOpts...)
-	case KindComponent:
-		src = wechat.AuthorizerToken(a.tokenKey, a.AppID, id, s.box, wechatOpts...)
 	}
+	src := s.tenantSource(a, id, code)
 	key := tenantKey(a, id)
 	if err := s.registerCred(a, key, "tenant", src); err != nil {
 		return err
 	}
 	a.tenantSet[id] = tenantReg{key: key, secret: rec.Secret}
 	return nil
+}
+
+// tenantSource is the Source of a's tenant id: an authorized corp (code
+// is its permanent code) or an authorizer.
+func (s *Server) tenantSource(a *app, id, code string) core.Source {
+	wechatOpts, wecomOpts := s.upstreamOptions()
+	if a.Kind == KindSuite {
+		return wechat.CorpToken(a.tokenKey, id, code, wecomOpts...)
+	}
+	return wechat.AuthorizerToken(a.tokenKey, a.AppID, id, s.box, wechatOpts...)
+}
+
+// seedFirstToken keeps the token an authorization came with where the new
+// tenant's first fetch takes it (wechat.SaveFirstToken): one upstream call
+// fewer per tenant. Without it that fetch calls upstream, so a failure is
+// only logged.
+func (s *Server) seedFirstToken(ctx context.Context, a *app, src core.Source, tok core.Token) {
+	if tok.Value == "" {
+		return
+	}
+	key, err := s.mgr.SourceStateKey(src, wechat.FirstTokenState)
+	if err == nil {
+		err = wechat.SaveFirstToken(ctx, s.cache, key, tok)
+	}
+	if err != nil {
+		s.log.Warn("wxtoken: the token an authorization came with was not kept; the tenant's first token costs an upstream call", "app", a.ID, "err", err)
+	}
 }
 
 // tenant returns the Manager key of a's tenant id, re-reading the registry

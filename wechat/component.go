@@ -165,7 +165,8 @@ var ErrNeedsFleetLock = errors.New("wechat: an authorizer token is refreshed onl
 
 // AuthorizerSource fetches the access token of an official account or mini
 // program that authorized an Open Platform component, from POST
-// /cgi-bin/component/api_authorizer_token. Each refresh spends the
+// /cgi-bin/component/api_authorizer_token (its first fetch returns the
+// token saved with SaveFirstToken, if any). Each refresh spends the
 // authorizer_refresh_token and gets a new one: the Source reads it from the
 // shared store (sealed with a SecretBox) and writes the new one back under
 // the fleet lock before returning the access token. If the node dies
@@ -210,6 +211,9 @@ func SaveRefreshToken(ctx context.Context, cache core.Cache, box *SecretBox, key
 func (s *AuthorizerSource) Fetch(ctx context.Context, req core.FetchRequest) (core.Token, error) {
 	if req.SetState == nil || req.State == nil {
 		return core.Token{}, ErrNeedsFleetLock
+	}
+	if tok, ok, err := takeFirstToken(ctx, req); ok || err != nil {
+		return tok, err
 	}
 	key := req.StatePrefix + RefreshTokenState
 	sealed, err := req.State.Get(ctx, key)

@@ -72,12 +72,24 @@ func ExampleAuthorizerToken() {
 		log.Fatal(err)
 	}
 	box, _ := wechat.NewSecretBox([]byte("0123456789abcdef0123456789abcdef")) // a key of your own, from a secret store
-	m.Register("shop", wechat.AuthorizerToken("platform", appID, auth.AuthorizerAppID, box, wechat.WithBaseURL(sim.URL)))
-	key, _ := m.StateKey("shop", wechat.RefreshTokenState)
+	shop := wechat.AuthorizerToken("platform", appID, auth.AuthorizerAppID, box, wechat.WithBaseURL(sim.URL))
+	// Save the refresh token, and the access token the authorization came
+	// with, before any node serves the authorizer.
+	key, _ := m.SourceStateKey(shop, wechat.RefreshTokenState)
 	if err := wechat.SaveRefreshToken(ctx, store, box, key, auth.RefreshToken); err != nil {
 		log.Fatal(err)
 	}
+	firstKey, _ := m.SourceStateKey(shop, wechat.FirstTokenState)
+	if err := wechat.SaveFirstToken(ctx, store, firstKey, auth.AccessToken); err != nil {
+		log.Fatal(err) // or go on: the first fetch then calls upstream
+	}
+	m.Register("shop", shop)
 	tok, err := m.Token(ctx, "shop")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("first token is the authorization's:", tok.Value == auth.AccessToken.Value)
+	tok, err = m.Refresh(ctx, "shop") // the next fetch spends the refresh token and stores its successor
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -86,6 +98,7 @@ func ExampleAuthorizerToken() {
 	rt, _ := box.Open(key, sealed)
 	fmt.Println("stored refresh token is upstream's newest:", string(rt) == sim.AuthorizerRefreshToken(appID, auth.AuthorizerAppID))
 	// Output:
+	// first token is the authorization's: true
 	// authorizer token valid: true
 	// stored refresh token is upstream's newest: true
 }

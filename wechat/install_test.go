@@ -59,7 +59,7 @@ func TestWeComInstallAndUninstall(t *testing.T) {
 		t.Fatalf("create_auth: %+v", e)
 	}
 	corp, err := suite.PermanentCode(ctx, m, "suite", e.AuthCode)
-	if err != nil || corp.CorpID != "wwcorp01" || corp.PermanentCode == "" {
+	if err != nil || corp.CorpID != "wwcorp01" || corp.PermanentCode == "" || !sim.Valid(corp.AccessToken.Value) {
 		t.Fatalf("PermanentCode: %+v, %v", corp, err)
 	}
 	if _, err := suite.PermanentCode(ctx, m, "suite", e.AuthCode); wechat.Code(err) != 40078 {

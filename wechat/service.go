@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/wxtoken/wxtoken/core"
 )
@@ -95,6 +96,9 @@ func (s *CorpSource) DependsOn() string { return s.suiteKey }
 
 // Fetch implements core.Source.
 func (s *CorpSource) Fetch(ctx context.Context, req core.FetchRequest) (core.Token, error) {
+	if tok, ok, err := takeFirstToken(ctx, req); ok || err != nil {
+		return tok, err
+	}
 	return withToken(ctx, req.Deps, s.suiteKey, func(suiteToken string) (core.Token, error) {
 		q := url.Values{"suite_access_token": {suiteToken}}
 		body := map[string]string{"auth_corpid": s.authCorpID, "permanent_code": s.permanentCode}
@@ -108,11 +112,13 @@ func (s *CorpSource) Verify(ctx context.Context, token string) (bool, error) {
 }
 
 // AuthCorp is what get_permanent_code answers for an install's auth_code:
-// the corp, and its permanent code (a secret, like an app secret).
+// the corp, its permanent code (a secret, like an app secret) and, when
+// upstream gives one, the corp's first access token (see SaveFirstToken).
 type AuthCorp struct {
 	CorpID        string
 	CorpName      string
 	PermanentCode string
+	AccessToken   core.Token
 }
 
 // PermanentCode exchanges the auth_code of a create_auth callback for the
@@ -122,11 +128,14 @@ type AuthCorp struct {
 func (s *SuiteSource) PermanentCode(ctx context.Context, tokens core.Tokens, suiteKey, authCode string) (AuthCorp, error) {
 	var out struct {
 		PermanentCode string `json:"permanent_code"`
+		AccessToken   string `json:"access_token"`
+		ExpiresIn     int64  `json:"expires_in"`
 		Corp          struct {
 			CorpID   string `json:"corpid"`
 			CorpName string `json:"corp_name"`
 		} `json:"auth_corp_info"`
 	}
+	start := time.Now()
 	err := withTokenDo(ctx, tokens, suiteKey, func(tok string) error {
 		return s.c.callJSON(ctx, http.MethodPost, "/cgi-bin/service/get_permanent_code", url.Values{"suite_access_token": {tok}},
 			map[string]string{"auth_code": authCode}, &out)
@@ -137,5 +146,9 @@ func (s *SuiteSource) PermanentCode(ctx context.Context, tokens core.Tokens, sui
 	if out.PermanentCode == "" || out.Corp.CorpID == "" {
 		return AuthCorp{}, errors.New("wechat: get_permanent_code answered no permanent_code or corpid")
 	}
-	return AuthCorp{CorpID: out.Corp.CorpID, CorpName: out.Corp.CorpName, PermanentCode: out.PermanentCode}, nil
+	corp := AuthCorp{CorpID: out.Corp.CorpID, CorpName: out.Corp.CorpName, PermanentCode: out.PermanentCode}
+	if out.AccessToken != "" && out.ExpiresIn > 0 {
+		corp.AccessToken = core.Token{Value: out.AccessToken, IssuedAt: start, ExpiresAt: start.Add(time.Duration(out.ExpiresIn) * time.Second)}
+	}
+	return corp, nil
 }
