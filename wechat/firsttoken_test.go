@@ -8,25 +8,34 @@ import (
 
 	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/wechat"
+	"github.com/wxtoken/wxtoken/wxsim"
 )
 
-// The token an authorization came with serves the tenant's first fetch,
-// with no upstream call, once: a report that it was rejected fetches from
-// upstream and never brings it back.
-func TestFirstTokenServesTheFirstFetchOnce(t *testing.T) {
+// corpSetup is a suite with its ticket, registered as "suite" in a
+// Manager on store, and the unregistered Source of a corp that installed
+// it.
+func corpSetup(t *testing.T) (*wxsim.Server, *core.MemoryCache, *core.Manager, *wechat.CorpSource) {
+	t.Helper()
 	sim := newSim(t)
 	sim.AddSuite("suite1", "suite-secret")
 	sim.AddAuthCorp("suite1", "wwcorp01", "perm-code-01")
 	store := core.NewMemoryCache()
 	m := newManager(t, core.WithCache(store))
 	tickets := wechat.NewSuiteTickets(store, "", "suite1")
-	ctx := context.Background()
-	if _, err := tickets.Put(ctx, sim.PushSuiteTicket("suite1"), time.Now()); err != nil {
+	if _, err := tickets.Put(context.Background(), sim.PushSuiteTicket("suite1"), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	base := wechat.WithBaseURL(sim.URL)
 	reg(t, m, "suite", wechat.SuiteToken("suite1", "suite-secret", tickets, base))
-	corp := wechat.CorpToken("suite", "wwcorp01", "perm-code-01", base)
+	return sim, store, m, wechat.CorpToken("suite", "wwcorp01", "perm-code-01", base)
+}
+
+// The token an authorization came with serves the tenant's first fetch,
+// with no upstream call, once: a report that it was rejected fetches from
+// upstream and never brings it back.
+func TestFirstTokenServesTheFirstFetchOnce(t *testing.T) {
+	sim, store, m, corp := corpSetup(t)
+	ctx := context.Background()
 	key, err := m.SourceStateKey(corp, wechat.FirstTokenState)
 	if err != nil {
 		t.Fatal(err)
@@ -60,19 +69,8 @@ func TestFirstTokenServesTheFirstFetchOnce(t *testing.T) {
 // fleet lock, which leaves it for one that has it. Every fetch with the
 // lock removes it, served or not.
 func TestFirstTokenRefusals(t *testing.T) {
-	sim := newSim(t)
-	sim.AddSuite("suite1", "suite-secret")
-	sim.AddAuthCorp("suite1", "wwcorp01", "perm-code-01")
-	store := core.NewMemoryCache()
-	m := newManager(t, core.WithCache(store))
-	tickets := wechat.NewSuiteTickets(store, "", "suite1")
+	sim, store, m, corp := corpSetup(t)
 	ctx := context.Background()
-	if _, err := tickets.Put(ctx, sim.PushSuiteTicket("suite1"), time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	base := wechat.WithBaseURL(sim.URL)
-	reg(t, m, "suite", wechat.SuiteToken("suite1", "suite-secret", tickets, base))
-	corp := wechat.CorpToken("suite", "wwcorp01", "perm-code-01", base)
 	const prefix = "test:state:corp:"
 	key := prefix + wechat.FirstTokenState
 	setState := func(ctx context.Context, k, v string, ttl time.Duration) error { return store.Set(ctx, k, v, ttl) }
