@@ -17,17 +17,17 @@ import (
 
 // tenantEnv is a server with a suite and a component app, each with a
 // callback the simulator pushes to.
-func tenantEnv(t *testing.T) *env {
+func tenantEnv(t *testing.T, mutate ...func(*server.Config)) *env {
 	t.Helper()
 	t.Setenv("SUITE_SECRET", "suite-s3cret-never-shown")
-	e := newEnv(t, func(c *server.Config) {
+	e := newEnv(t, append([]func(*server.Config){func(c *server.Config) {
 		c.TenantKeyEnv = "TENANT_KEY"
 		cb := &server.CallbackConfig{TokenEnv: "CB_TOKEN", AESKeyEnv: "CB_AES", Receivers: []string{"wwprovider01"}}
 		c.Apps = append(c.Apps,
 			server.AppConfig{ID: "suite", Kind: "suite", SuiteID: "wwsuite01", SecretEnv: "SUITE_SECRET", Callback: cb},
 			server.AppConfig{ID: "platform", Kind: "component", AppID: "wxcomponent01", SecretEnv: "SUITE_SECRET",
 				Callback: &server.CallbackConfig{TokenEnv: "CB_TOKEN", AESKeyEnv: "CB_AES"}, Clients: []string{"reports"}})
-	})
+	}}, mutate...)...)
 	e.sim.AddSuite("wwsuite01", "suite-s3cret-never-shown")
 	e.sim.AddComponent("wxcomponent01", "suite-s3cret-never-shown")
 	for _, err := range []error{

@@ -83,6 +83,8 @@ type app struct {
 	tenants   *tenantStore
 	tenantMu  sync.Mutex
 	tenantSet map[string]tenantReg // tenant id -> its registration here
+	missMu    sync.Mutex           // one re-read for unknown tenants at a time
+	missRead  time.Time            // the last one
 }
 
 // Option configures a Server.

@@ -15,7 +15,7 @@ import (
 // TenantSyncInterval is how often Run re-reads every tenant registry, so
 // that an install, an authorization or a removal handled by another
 // instance is served here too. A request for a tenant not known here
-// re-reads at once.
+// re-reads at once (at most once a second per app).
 const TenantSyncInterval = 5 * time.Second
 
 // tenantReg is a tenant registered with this instance's Manager.
@@ -162,22 +162,42 @@ func (s *Server) seedFirstToken(ctx context.Context, a *app, src core.Source, to
 	}
 }
 
-// tenant returns the Manager key of a's tenant id, re-reading the registry
-// once if it is not known here (another instance may have just added it).
+// tenant returns the Manager key of a's tenant id. One not known here
+// makes the instance re-read the registry (another instance may have just
+// added it), at most once per tenantMissInterval per app: a client asking
+// for tenants nobody has, such as one polling a removed tenant, costs the
+// store one read a second, not one per request.
 func (s *Server) tenant(ctx context.Context, a *app, id string) (string, bool, error) {
-	a.tenantMu.Lock()
-	reg, ok := a.tenantSet[id]
-	a.tenantMu.Unlock()
-	if ok {
-		return reg.key, true, nil
+	if key, ok := a.registered(id); ok {
+		return key, true, nil
 	}
+	a.missMu.Lock()
+	defer a.missMu.Unlock()
+	if key, ok := a.registered(id); ok { // found by the re-read this one waited for
+		return key, true, nil
+	}
+	if time.Since(a.missRead) < tenantMissInterval {
+		return "", false, nil
+	}
+	a.missRead = time.Now()
 	if err := s.syncTenants(ctx, a); err != nil {
 		return "", false, err
 	}
+	key, ok := a.registered(id)
+	return key, ok, nil
+}
+
+// tenantMissInterval is how often at most a request for a tenant not
+// known here re-reads the registry.
+const tenantMissInterval = time.Second
+
+// registered returns the Manager key of a's tenant id if it is registered
+// here.
+func (a *app) registered(id string) (string, bool) {
 	a.tenantMu.Lock()
 	defer a.tenantMu.Unlock()
-	reg, ok = a.tenantSet[id]
-	return reg.key, ok, nil
+	reg, ok := a.tenantSet[id]
+	return reg.key, ok
 }
 
 // runTenantSync re-reads every registry now and every TenantSyncInterval
