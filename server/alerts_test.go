@@ -21,7 +21,7 @@ func TestAlertRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t)
+	e := tenantEnv(t) // the base apps, and apps with tenants
 	e.do("GET", "/v1/token/shop", billingKey, nil)
 	e.do("GET", "/v1/token/bad", billingKey, nil)
 	_, metrics := e.do("GET", "/metrics", billingKey, nil)

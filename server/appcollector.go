@@ -6,12 +6,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// appCollector reports each app's health and its token's expiry at
-// scrape time, so an operator can alert on "refresh failing" and on
-// "expires within 10 minutes".
+// appCollector reports each app's health, its token's expiry and its
+// tenants at scrape time, so an operator can alert on "refresh failing",
+// on "expires within 10 minutes" and on tenants that cannot get a token.
 type appCollector struct {
-	s               *Server
-	healthy, expiry *prometheus.Desc
+	s                                 *Server
+	healthy, expiry, tenants, failing *prometheus.Desc
 }
 
 func newAppCollector(s *Server) *appCollector {
@@ -21,6 +21,10 @@ func newAppCollector(s *Server) *appCollector {
 			"1 when the app holds a usable token and its last refresh did not fail, else 0.", []string{"app"}, nil),
 		expiry: prometheus.NewDesc("wxtoken_token_expiry_timestamp_seconds",
 			"When the app's access_token expires, Unix seconds (absent while it has none).", []string{"app"}, nil),
+		tenants: prometheus.NewDesc("wxtoken_tenants",
+			"Tenants (authorized corps, authorizers) of a suite or component app served by this instance.", []string{"app"}, nil),
+		failing: prometheus.NewDesc("wxtoken_tenants_failing",
+			"Tenants of a suite or component app whose last refresh failed on this instance.", []string{"app"}, nil),
 	}
 }
 
@@ -28,6 +32,8 @@ func newAppCollector(s *Server) *appCollector {
 func (c *appCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.healthy
 	ch <- c.expiry
+	ch <- c.tenants
+	ch <- c.failing
 }
 
 // Collect implements prometheus.Collector.
@@ -42,6 +48,10 @@ func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, v, a.ID)
 		if h.ExpiresAt != nil {
 			ch <- prometheus.MustNewConstMetric(c.expiry, prometheus.GaugeValue, float64(h.ExpiresAt.UnixMilli())/1000, a.ID)
+		}
+		if h.Tenants != nil {
+			ch <- prometheus.MustNewConstMetric(c.tenants, prometheus.GaugeValue, float64(h.Tenants.Count), a.ID)
+			ch <- prometheus.MustNewConstMetric(c.failing, prometheus.GaugeValue, float64(h.Tenants.FailingCount), a.ID)
 		}
 	}
 }

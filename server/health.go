@@ -53,11 +53,14 @@ type appHealth struct {
 	Healthy   bool       `json:"healthy"`
 	State     string     `json:"state"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Tenants, for a suite or component app: those served here. A failing
+	// tenant does not make the app unhealthy.
+	Tenants *tenantHealth `json:"tenants,omitempty"`
 }
 
 // health judges app a now, without any upstream or cache call.
 func (s *Server) health(a *app, now time.Time) appHealth {
-	h := appHealth{State: "ok"}
+	h := appHealth{State: "ok", Tenants: s.tenantHealth(a)}
 	tok, ok := s.mgr.Cached(a.tokenKey)
 	valid := ok && tok.Valid(now)
 	if valid {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wxtoken/wxtoken/internal/beijing"
@@ -26,6 +27,7 @@ type statusRow struct {
 	LastError              string
 	CallsToday, DailyLimit int
 	Tickets                []string // "jsapi: 1h59m left", in kind order
+	Tenants                string   // "3 (1 failing: wwcorp02)"; "" for an app without tenants
 }
 
 type statusPage struct {
@@ -39,8 +41,9 @@ type statusPage struct {
 }
 
 // handleStatus renders the HTML status page: each app, its kind, token
-// age and time left (value masked), last refresh, last error, and the
-// fleet's upstream calls today (Beijing day) against the daily limit.
+// age and time left (value masked), last refresh, last error, tickets,
+// tenants served here, and the fleet's upstream calls today (Beijing day)
+// against the daily limit.
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	page := statusPage{Now: now.UTC().Format(time.RFC3339), Day: beijing.Day(now), Uptime: since(s.started, now),
@@ -79,6 +82,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		// The fleet's calls, from the store; this instance's own if the
 		// store does not answer.
 		row.Tickets = s.ticketStates(a, now)
+		row.Tenants = tenantSummary(s.tenantHealth(a))
 		row.CallsToday = st.callsToday
 		if n, err := s.mgr.CallsToday(r.Context(), a.tokenKey); err == nil {
 			row.CallsToday = n
@@ -90,6 +94,22 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	if err := statusTmpl.Execute(w, page); err != nil {
 		s.log.Warn("wxtoken: rendering the status page", "err", err)
 	}
+}
+
+// tenantSummary is the status page's line for an app's tenants.
+func tenantSummary(h *tenantHealth) string {
+	if h == nil {
+		return ""
+	}
+	out := strconv.Itoa(h.Count)
+	if h.FailingCount > 0 {
+		out += " (" + strconv.Itoa(h.FailingCount) + " failing: " + strings.Join(h.Failing, ", ")
+		if h.FailingCount > len(h.Failing) {
+			out += ", …"
+		}
+		out += ")"
+	}
+	return out
 }
 
 // mask shows only the first 6 characters of a credential.
