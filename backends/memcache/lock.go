@@ -30,26 +30,15 @@ func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (
 	case errors.Is(err, memcache.ErrNotStored):
 		return nil, lock.ErrNotAcquired
 	}
-	// The Add may have reached the server even though the answer did not
-	// reach us (a timeout while the server hung): then a lock nobody holds
-	// would block the fleet for its whole TTL. Release it, owner-checked,
-	// once the server answers again.
-	go l.releaseAbandoned(ttl)
+	// The Add may yet run on the server though its answer did not reach
+	// us (see abandonedLocks): it is looked for and expired if it lands.
+	b.abandoned.add(l, abandonedWait(ttl))
 	return nil, ctxerr.First(ctx, err)
 }
 
-// releaseAbandoned retries Unlock for at most ttl until the server says
-// either way: released, or not ours (absent, or another owner's).
-func (l *lease) releaseAbandoned(ttl time.Duration) {
-	deadline := time.Now().Add(ttl)
-	for time.Now().Before(deadline) {
-		err := l.Unlock(context.Background())
-		if err == nil || errors.Is(err, lock.ErrLost) {
-			return
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
+// abandonedWait is how long an abandoned Add is looked for at most when
+// the server does not answer: the longer of ten lock TTLs and a minute.
+func abandonedWait(ttl time.Duration) time.Duration { return max(10*ttl, time.Minute) }
 
 type lease struct {
 	b     *Backend

@@ -44,8 +44,9 @@ const maxRelativeExpiry = 30 * 24 * 60 * 60
 // Backend is a core.Cache and a lock.Locker on one memcached client. It is
 // safe for concurrent use.
 type Backend struct {
-	mc     *memcache.Client
-	prefix string
+	mc        *memcache.Client
+	prefix    string
+	abandoned abandonedLocks
 }
 
 // Option configures a Backend.
