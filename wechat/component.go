@@ -109,7 +109,9 @@ func (s *ComponentSource) StartPushTicket(ctx context.Context) error {
 }
 
 // Authorization is what api_query_auth answers for an authorization code:
-// the authorizer, its first access token and its refresh token (a secret).
+// the authorizer, its first access token (zero when the answer's is out of
+// the bounds every credential is held to) and its refresh token (a
+// secret).
 type Authorization struct {
 	AuthorizerAppID string
 	AccessToken     core.Token
@@ -140,7 +142,7 @@ func (s *ComponentSource) QueryAuth(ctx context.Context, tokens core.Tokens, com
 		return Authorization{}, errors.New("wechat: api_query_auth answered no authorizer_appid or refresh token")
 	}
 	return Authorization{AuthorizerAppID: out.Info.AppID, RefreshToken: out.Info.RefreshToken,
-		AccessToken: core.Token{Value: out.Info.AccessToken, IssuedAt: start, ExpiresAt: start.Add(time.Duration(out.Info.ExpiresIn) * time.Second)}}, nil
+		AccessToken: grantedToken("authorizer_access_token", out.Info.AccessToken, out.Info.ExpiresIn, start)}, nil
 }
 
 // withTokenDo runs f with the token registered under key and, if upstream

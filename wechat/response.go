@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/wxtoken/wxtoken/core"
 )
 
 // Bounds on what an upstream credential may look like. WeChat promises at
@@ -62,14 +64,32 @@ func decodeCredential(body []byte, field string) (string, time.Duration, error) 
 	if !ok {
 		return "", 0, fmt.Errorf("unknown credential field %q", field)
 	}
+	life, err := checkCredential(field, value, e.ExpiresIn)
+	return value, life, err
+}
+
+// checkCredential holds a credential and its expires_in (nil: absent) to
+// the bounds above, and returns its lifetime.
+func checkCredential(field, value string, expiresIn *int64) (time.Duration, error) {
 	if value == "" {
-		return "", 0, fmt.Errorf("answer has no %s", field)
+		return 0, fmt.Errorf("answer has no %s", field)
 	}
 	if len(value) > maxCredentialLen {
-		return "", 0, fmt.Errorf("%s is %d bytes long", field, len(value))
+		return 0, fmt.Errorf("%s is %d bytes long", field, len(value))
 	}
-	if e.ExpiresIn == nil || *e.ExpiresIn <= 0 || *e.ExpiresIn > int64(maxLifetime/time.Second) {
-		return "", 0, fmt.Errorf("answer has no usable expires_in")
+	if expiresIn == nil || *expiresIn <= 0 || *expiresIn > int64(maxLifetime/time.Second) {
+		return 0, fmt.Errorf("answer has no usable expires_in")
 	}
-	return value, time.Duration(*e.ExpiresIn) * time.Second, nil
+	return time.Duration(*expiresIn) * time.Second, nil
+}
+
+// grantedToken is the token an answer carries beside what was asked for
+// (api_query_auth's, get_permanent_code's), counted from start; the zero
+// Token when it is absent or out of bounds.
+func grantedToken(field, value string, expiresIn int64, start time.Time) core.Token {
+	life, err := checkCredential(field, value, &expiresIn)
+	if err != nil {
+		return core.Token{}
+	}
+	return core.Token{Value: value, IssuedAt: start, ExpiresAt: start.Add(life)}
 }

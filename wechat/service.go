@@ -113,7 +113,8 @@ func (s *CorpSource) Verify(ctx context.Context, token string) (bool, error) {
 
 // AuthCorp is what get_permanent_code answers for an install's auth_code:
 // the corp, its permanent code (a secret, like an app secret) and, when
-// upstream gives one, the corp's first access token (see SaveFirstToken).
+// upstream gives a well-formed one, the corp's first access token (see
+// SaveFirstToken).
 type AuthCorp struct {
 	CorpID        string
 	CorpName      string
@@ -146,9 +147,6 @@ func (s *SuiteSource) PermanentCode(ctx context.Context, tokens core.Tokens, sui
 	if out.PermanentCode == "" || out.Corp.CorpID == "" {
 		return AuthCorp{}, errors.New("wechat: get_permanent_code answered no permanent_code or corpid")
 	}
-	corp := AuthCorp{CorpID: out.Corp.CorpID, CorpName: out.Corp.CorpName, PermanentCode: out.PermanentCode}
-	if out.AccessToken != "" && out.ExpiresIn > 0 {
-		corp.AccessToken = core.Token{Value: out.AccessToken, IssuedAt: start, ExpiresAt: start.Add(time.Duration(out.ExpiresIn) * time.Second)}
-	}
-	return corp, nil
+	return AuthCorp{CorpID: out.Corp.CorpID, CorpName: out.Corp.CorpName, PermanentCode: out.PermanentCode,
+		AccessToken: grantedToken("access_token", out.AccessToken, out.ExpiresIn, start)}, nil
 }
