@@ -2,7 +2,6 @@ package wxsim
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -38,31 +37,7 @@ func (s *Sim) AddComponent(appID, secret string) {
 // (component_verify_ticket, authorized, unauthorized) to cb, sealed for
 // the component appid.
 func (s *Sim) SetComponentCallback(appID string, cb Callback) error {
-	p, err := newPusher(cb, appID)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.components[appID]
-	if c == nil {
-		return fmt.Errorf("wxsim: no component %q", appID)
-	}
-	c.push = p
-	return nil
-}
-
-func (s *Sim) componentPusher(appID string) (*pusher, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.components[appID]
-	switch {
-	case c == nil:
-		return nil, fmt.Errorf("wxsim: no component %q", appID)
-	case c.push == nil:
-		return nil, fmt.Errorf("wxsim: component %q has no callback (SetComponentCallback)", appID)
-	}
-	return c.push, nil
+	return s.setCallback(pushComponent, appID, cb)
 }
 
 // IssueComponentTicket makes a component_verify_ticket for appID without
@@ -82,7 +57,7 @@ func (s *Sim) IssueComponentTicket(appID string) string {
 // DeliverComponentTicket issues a component_verify_ticket and pushes it to
 // the component's callback, as the Open Platform does every 10 minutes.
 func (s *Sim) DeliverComponentTicket(ctx context.Context, appID string) (string, error) {
-	p, err := s.componentPusher(appID)
+	p, err := s.pusherOf(pushComponent, appID)
 	if err != nil {
 		return "", err
 	}
@@ -110,7 +85,7 @@ func (s *Sim) AuthorizeApp(ctx context.Context, componentAppID, authorizerAppID 
 // pushAuthorization makes an authorization code for authorizerAppID and
 // pushes it in a notice of infoType.
 func (s *Sim) pushAuthorization(ctx context.Context, infoType, componentAppID, authorizerAppID string) (string, error) {
-	p, err := s.componentPusher(componentAppID)
+	p, err := s.pusherOf(pushComponent, componentAppID)
 	if err != nil {
 		return "", err
 	}
@@ -127,7 +102,7 @@ func (s *Sim) pushAuthorization(ctx context.Context, infoType, componentAppID, a
 // refresh tokens and access token stop working at once, and unauthorized
 // is pushed.
 func (s *Sim) UnauthorizeApp(ctx context.Context, componentAppID, authorizerAppID string) error {
-	p, err := s.componentPusher(componentAppID)
+	p, err := s.pusherOf(pushComponent, componentAppID)
 	if err != nil {
 		return err
 	}
@@ -281,7 +256,7 @@ func (s *Sim) queryAuth(w http.ResponseWriter, r *http.Request) {
 	v, rec := s.replace(authorizerID(body.AppID, ac.corp), now)
 	rt := s.newRefresh(body.AppID, ac.corp, now)
 	writeJSON(w, map[string]any{"authorization_info": map[string]any{
-		"authorizer_appid": ac.corp, "authorizer_access_token": v, "expires_in": int64(rec.expires.Sub(now).Seconds()),
+		"authorizer_appid": ac.corp, "authorizer_access_token": v, "expires_in": expiresIn(rec.expires, now),
 		"authorizer_refresh_token": rt, "func_info": []any{},
 	}})
 }
@@ -329,6 +304,6 @@ func (s *Sim) authorizerToken(w http.ResponseWriter, r *http.Request) {
 	}
 	v, tok := s.replace(authorizerID(body.AppID, body.Authorizer), now)
 	rt := s.newRefresh(body.AppID, body.Authorizer, now)
-	writeJSON(w, map[string]any{"authorizer_access_token": v, "expires_in": int64(tok.expires.Sub(now).Seconds()),
+	writeJSON(w, map[string]any{"authorizer_access_token": v, "expires_in": expiresIn(tok.expires, now),
 		"authorizer_refresh_token": rt})
 }

@@ -42,6 +42,63 @@ func newPusher(cb Callback, receiver string) (*pusher, error) {
 	return &pusher{cb: cb, crypto: c}, nil
 }
 
+// What the simulator pushes for: a WeCom suite or an Open Platform
+// component, with the exported setter of its callback.
+type pushKind struct{ name, setter string }
+
+var (
+	pushSuite     = pushKind{"suite", "SetSuiteCallback"}
+	pushComponent = pushKind{"component", "SetComponentCallback"}
+)
+
+// pushSlot returns where the pusher of kind's id lives, or an error if
+// there is no such suite or component. Callers hold s.mu.
+func (s *Sim) pushSlot(kind pushKind, id string) (**pusher, error) {
+	switch kind {
+	case pushSuite:
+		if st := s.suites[id]; st != nil {
+			return &st.push, nil
+		}
+	case pushComponent:
+		if c := s.components[id]; c != nil {
+			return &c.push, nil
+		}
+	}
+	return nil, fmt.Errorf("wxsim: no %s %q", kind.name, id)
+}
+
+// setCallback makes the simulator push kind's id's callbacks to cb,
+// sealed for id.
+func (s *Sim) setCallback(kind pushKind, id string, cb Callback) error {
+	p, err := newPusher(cb, id)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slot, err := s.pushSlot(kind, id)
+	if err != nil {
+		return err
+	}
+	*slot = p
+	return nil
+}
+
+// pusherOf returns the pusher of kind's id, or an error naming what is
+// missing.
+func (s *Sim) pusherOf(kind pushKind, id string) (*pusher, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slot, err := s.pushSlot(kind, id)
+	if err != nil {
+		return nil, err
+	}
+	if *slot == nil {
+		return nil, fmt.Errorf("wxsim: %s %q has no callback (%s)", kind.name, id, kind.setter)
+	}
+	return *slot, nil
+}
+
 // push seals e and POSTs it; the receiver must answer 200 "success", as
 // WeCom and the Open Platform require (they retry otherwise).
 func (p *pusher) push(ctx context.Context, e callback.Event, now time.Time) error {

@@ -54,12 +54,16 @@ func fail(w http.ResponseWriter, code int) {
 // WeCom and ticket endpoints do; /cgi-bin/token and the service APIs omit
 // it.
 func grant(w http.ResponseWriter, field, value string, expires, now time.Time, withErrcode bool) {
-	body := map[string]any{field: value, "expires_in": int64(expires.Sub(now) / time.Second)}
+	body := map[string]any{field: value, "expires_in": expiresIn(expires, now)}
 	if withErrcode {
 		body["errcode"], body["errmsg"] = 0, "ok"
 	}
 	writeJSON(w, body)
 }
+
+// expiresIn is the expires_in of a grant: whole seconds from now to
+// expires.
+func expiresIn(expires, now time.Time) int64 { return int64(expires.Sub(now) / time.Second) }
 
 // decodeBody reads a JSON request body into v; it answers the error itself
 // and reports false when the body is unusable.

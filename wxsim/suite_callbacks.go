@@ -2,7 +2,6 @@ package wxsim
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	"github.com/wxtoken/wxtoken/wechat/callback"
@@ -12,39 +11,13 @@ import (
 // callbacks (suite_ticket, create_auth, cancel_auth) to cb, sealed for the
 // suite id as WeCom seals them.
 func (s *Sim) SetSuiteCallback(suiteID string, cb Callback) error {
-	p, err := newPusher(cb, suiteID)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.suites[suiteID]
-	if st == nil {
-		return fmt.Errorf("wxsim: no suite %q", suiteID)
-	}
-	st.push = p
-	return nil
-}
-
-// suitePusher returns the suite's pusher, or an error naming what is
-// missing.
-func (s *Sim) suitePusher(suiteID string) (*pusher, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.suites[suiteID]
-	switch {
-	case st == nil:
-		return nil, fmt.Errorf("wxsim: no suite %q", suiteID)
-	case st.push == nil:
-		return nil, fmt.Errorf("wxsim: suite %q has no callback (SetSuiteCallback)", suiteID)
-	}
-	return st.push, nil
+	return s.setCallback(pushSuite, suiteID, cb)
 }
 
 // DeliverSuiteTicket issues a suite_ticket, as PushSuiteTicket does, and
 // pushes it to the suite's callback.
 func (s *Sim) DeliverSuiteTicket(ctx context.Context, suiteID string) (string, error) {
-	p, err := s.suitePusher(suiteID)
+	p, err := s.pusherOf(pushSuite, suiteID)
 	if err != nil {
 		return "", err
 	}
@@ -57,7 +30,7 @@ func (s *Sim) DeliverSuiteTicket(ctx context.Context, suiteID string) (string, e
 // auth_code, exchangeable for AuthCodeLifetime, is pushed as create_auth
 // and returned.
 func (s *Sim) InstallCorp(ctx context.Context, suiteID, corpID string) (string, error) {
-	p, err := s.suitePusher(suiteID)
+	p, err := s.pusherOf(pushSuite, suiteID)
 	if err != nil {
 		return "", err
 	}
@@ -72,7 +45,7 @@ func (s *Sim) InstallCorp(ctx context.Context, suiteID, corpID string) (string, 
 // UninstallCorp has corpID remove suiteID: its permanent code stops
 // working at once, and cancel_auth is pushed.
 func (s *Sim) UninstallCorp(ctx context.Context, suiteID, corpID string) error {
-	p, err := s.suitePusher(suiteID)
+	p, err := s.pusherOf(pushSuite, suiteID)
 	if err != nil {
 		return err
 	}
@@ -111,7 +84,7 @@ func (s *Sim) permanentCode(w http.ResponseWriter, r *http.Request) {
 	perm := randomValue(32)
 	s.authed[authKey{suiteID, ac.corp}] = perm
 	v, rec := s.issue("corp:"+ac.corp+"@"+owner, now)
-	writeJSON(w, map[string]any{"errcode": 0, "errmsg": "ok", "access_token": v, "expires_in": int64(rec.expires.Sub(now).Seconds()),
+	writeJSON(w, map[string]any{"errcode": 0, "errmsg": "ok", "access_token": v, "expires_in": expiresIn(rec.expires, now),
 		"permanent_code": perm, "auth_corp_info": map[string]string{"corpid": ac.corp, "corp_name": "Corp " + ac.corp}})
 }
 
