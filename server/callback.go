@@ -154,15 +154,13 @@ func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (strin
 	if err != nil {
 		return "store_error", http.StatusServiceUnavailable, err
 	}
-	saved := false
+	// Each attempt writes all three (the same values again): the state
+	// before the registry entry that makes the fleet serve the tenant.
 	err = retryStore(ctx, func() error {
-		if !saved {
-			if err := wechat.SaveRefreshToken(ctx, s.cache, s.box, stateKey, auth.RefreshToken); err != nil {
-				return err
-			}
-			saved = true
-			s.seedFirstToken(ctx, a, src, auth.AccessToken)
+		if err := wechat.SaveRefreshToken(ctx, s.cache, s.box, stateKey, auth.RefreshToken); err != nil {
+			return err
 		}
+		s.seedFirstToken(ctx, a, src, auth.AccessToken)
 		return a.tenants.put(ctx, id, "", "")
 	})
 	if err != nil {

@@ -117,17 +117,15 @@ func (b *builtinSim) pushTo(ctx context.Context, base string, cfg server.Config)
 		switch a.Kind {
 		case server.KindSuite:
 			if b.sim.SetSuiteCallback(a.SuiteID, target) == nil {
-				suiteID := a.SuiteID
 				installs = append(installs, func(ctx context.Context) error {
-					_, err := b.sim.InstallCorp(ctx, suiteID, demoCorp)
+					_, err := b.sim.InstallCorp(ctx, a.SuiteID, demoCorp)
 					return err
 				})
 			}
 		case server.KindComponent:
 			if b.sim.SetComponentCallback(a.AppID, target) == nil {
-				appID := a.AppID
 				installs = append(installs, func(ctx context.Context) error {
-					_, err := b.sim.AuthorizeApp(ctx, appID, demoAuthorizer)
+					_, err := b.sim.AuthorizeApp(ctx, a.AppID, demoAuthorizer)
 					return err
 				})
 			}
