@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"time"
+		"time"
 
 	"github.com/wxtoken/wxtoken/internal/backoff"
 	"github.com/wxtoken/wxtoken/lock"
@@ -257,15 +256,7 @@ func (m *Manager) unlock(ctx context.Context, e *entry, h *held) {
 //
 // It also returns how many calls it made.
 func (m *Manager) fetch(ctx context.Context, e *entry, st *store, w want, h *held) (Token, int, error) {
-	req := FetchRequest{ID: e.id, Rejected: w.reject, Deps: m, State: st.cache, StatePrefix: e.statePrefix, Now: m.now}
-	if h != nil {
-		req.SetState = func(ctx context.Context, key, value string, ttl time.Duration) error {
-			if !strings.HasPrefix(key, e.statePrefix) {
-				return fmt.Errorf("core: SetState %q: outside the credential's StatePrefix", key)
-			}
-			return h.write(ctx, st.cache, key, value, ttl)
-		}
-	}
+	req := m.fetchRequest(e, st, w, h)
 	start := time.Now()
 	var (
 		tok   Token

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/internal/backoff"
+	"github.com/wxtoken/wxtoken/server/internal/tenantreg"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wechat/callback"
 )
@@ -106,13 +107,21 @@ func (s *Server) onEvent(ctx context.Context, a *app, e callback.Event) (string,
 		}
 		s.seedFirstToken(ctx, a, s.tenantSource(a, corp.CorpID, corp.PermanentCode), corp.AccessToken)
 		// The auth_code is spent: keep trying to record the permanent
-		// code for as long as the push's answer can wait.
-		if err := retryStore(ctx, func() error { return a.tenants.put(ctx, corp.CorpID, corp.CorpName, corp.PermanentCode) }); err != nil {
-			s.log.Error("wxtoken: an installed corp could not be recorded; it must install again", "app", a.ID, "tenant", corp.CorpID, "err", err)
+		// code for as long as the push's answer can wait. The code is in
+		// this instance's memory from the first attempt on, so a store
+		// that stays down past that gets it at the next sync.
+		var res tenantreg.SyncResult
+		err = retryStore(ctx, func() (err error) {
+			res, err = a.tenants.Put(ctx, corp.CorpID, corp.CorpName, corp.PermanentCode)
+			return err
+		})
+		s.afterSync(ctx, a, res)
+		if err != nil {
+			s.log.Error("wxtoken: an installed corp could not be recorded in the state store; this instance holds it and keeps trying", "app", a.ID, "tenant", corp.CorpID, "err", err)
 			return "store_error", http.StatusServiceUnavailable, err
 		}
 		s.log.Info("wxtoken: tenant added", "app", a.ID, "tenant", corp.CorpID)
-		return s.synced(ctx, a)
+		return "ok", 0, nil
 	case a.Kind == KindComponent && (e.InfoType == callback.InfoAuthorized || e.InfoType == callback.InfoUpdateAuthorized):
 		return s.authorize(ctx, a, e)
 	case a.Kind == KindSuite && e.InfoType == callback.InfoCancelAuth:
@@ -120,7 +129,7 @@ func (s *Server) onEvent(ctx context.Context, a *app, e callback.Event) (string,
 	case a.Kind == KindComponent && e.InfoType == callback.InfoUnauthorized:
 		return s.removeTenant(ctx, a, e.AuthorizerAppID)
 	case a.Kind == KindSuite && e.InfoType == callback.InfoChangeAuth:
-		return s.synced(ctx, a)
+		return "ok", 0, nil
 	}
 	return "ignored", 0, nil
 }
@@ -133,11 +142,10 @@ func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (strin
 		// Changed permissions of an authorizer already served: its refresh
 		// token chain goes on (a new one saved here, outside the
 		// authorizer's lock, could race a rotation and be the one kept).
-		recs, err := a.tenants.load(ctx)
-		if err != nil {
+		if _, _, err := s.tenant(ctx, a, e.AuthorizerAppID); err != nil {
 			return "store_error", http.StatusServiceUnavailable, err
 		}
-		if _, known := recs[e.AuthorizerAppID]; known {
+		if rec, known := a.tenants.Lookup(e.AuthorizerAppID); known && !rec.Removed() {
 			return "ok", 0, nil
 		}
 	}
@@ -149,46 +157,58 @@ func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (strin
 	// The state keys are named before the authorizer is registered here:
 	// registering it first, a registry sync running meanwhile (which
 	// does not list it yet) could unregister it between the two steps.
-	src := s.tenantSource(a, id, "")
+	src := a.authorizerSource(id)
+	if src == nil {
+		src = s.tenantSource(a, id, "").(*wechat.AuthorizerSource)
+		a.adopt(id, src) // registered with what it holds
+	}
 	stateKey, err := s.mgr.SourceStateKey(src, wechat.RefreshTokenState)
 	if err != nil {
 		return "store_error", http.StatusServiceUnavailable, err
 	}
 	// Each attempt writes all three (the same values again): the state
 	// before the registry entry that makes the fleet serve the tenant.
+	var res tenantreg.SyncResult
 	err = retryStore(ctx, func() error {
-		if err := wechat.SaveRefreshToken(ctx, s.cache, s.box, stateKey, auth.RefreshToken); err != nil {
+		if err := src.SaveRefreshToken(ctx, s.state, stateKey, auth.RefreshToken); err != nil {
 			return err
 		}
 		s.seedFirstToken(ctx, a, src, auth.AccessToken)
-		return a.tenants.put(ctx, id, "", "")
+		res, err = a.tenants.Put(ctx, id, "", "")
+		return err
 	})
+	s.afterSync(ctx, a, res)
 	if err != nil {
 		s.log.Error("wxtoken: an authorizer could not be recorded; it must authorize again", "app", a.ID, "tenant", id, "err", err)
 		return "store_error", http.StatusServiceUnavailable, err
 	}
 	s.log.Info("wxtoken: tenant added", "app", a.ID, "tenant", id)
-	return s.synced(ctx, a)
+	return "ok", 0, nil
 }
 
-// removeTenant drops a tenant from the registry and from this instance.
+// removeTenant records that a tenant left (a tombstone in the registry,
+// which every instance follows) and drops it here. An authorizer's
+// refresh token goes with it.
 func (s *Server) removeTenant(ctx context.Context, a *app, id string) (string, int, error) {
 	if id == "" {
 		return "malformed", http.StatusBadRequest, errors.New("the event names no tenant")
 	}
-	if err := retryStore(ctx, func() error { return a.tenants.remove(ctx, id) }); err != nil {
+	reg, had := a.registeredSources()[id]
+	var res tenantreg.SyncResult
+	err := retryStore(ctx, func() (err error) {
+		res, err = a.tenants.Remove(ctx, id)
+		return err
+	})
+	s.afterSync(ctx, a, res)
+	if err != nil {
 		return "store_error", http.StatusServiceUnavailable, err
 	}
-	s.log.Info("wxtoken: tenant removed", "app", a.ID, "tenant", id)
-	return s.synced(ctx, a)
-}
-
-// synced re-reads a's registry after a change.
-func (s *Server) synced(ctx context.Context, a *app) (string, int, error) {
-	if err := s.syncTenants(ctx, a); err != nil {
-		// Recorded in the store; the next sync registers it here.
-		s.log.Warn("wxtoken: reading the tenant registry", "app", a.ID, "err", err)
+	if had && a.Kind == KindComponent {
+		if key, err := s.mgr.SourceStateKey(reg.src, wechat.RefreshTokenState); err == nil {
+			_ = s.state.Remove(ctx, key) // spent upstream; only a secret less kept
+		}
 	}
+	s.log.Info("wxtoken: tenant removed", "app", a.ID, "tenant", id)
 	return "ok", 0, nil
 }
 

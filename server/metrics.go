@@ -29,6 +29,9 @@ type metrics struct {
 	durations *prometheus.HistogramVec
 	events    *prometheus.CounterVec
 	callbacks *prometheus.CounterVec
+	// republished counts what the state store had lost and this instance
+	// wrote back from memory.
+	republished *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -54,7 +57,9 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	}
 	m.callbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_callbacks_total",
 		Help: "Encrypted callbacks received, by app, event (the InfoType, verify_url, or unknown when refused before it was read) and outcome: ok, ignored, signature, timestamp, receiver, malformed, too_large, upstream_error, store_error."}, []string{"app", "event", "outcome"})
-	reg.MustRegister(m.served, m.upstream, m.refresh, m.lockWait, m.cacheErrs, m.degraded, m.requests, m.durations, m.events, m.callbacks,
+	m.republished = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_republished_total",
+		Help: "What the state store had lost (a flush, a restart without persistence, an eviction, a failover) and this instance wrote back from memory, by app and what: tenant, refresh_token, pushed_ticket."}, []string{"app", "what"})
+	reg.MustRegister(m.served, m.upstream, m.refresh, m.lockWait, m.cacheErrs, m.degraded, m.requests, m.durations, m.events, m.callbacks, m.republished,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

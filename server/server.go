@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/server/internal/tenantreg"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wechat/callback"
 )
@@ -40,9 +41,12 @@ const maxBody = 64 << 10
 
 // Server serves the tokens of the configured apps.
 type Server struct {
-	cfg     Config
-	mgr     *core.Manager
-	cache   core.Cache
+	cfg   Config
+	mgr   *core.Manager
+	cache core.Cache
+	// state is where what upstream never gives twice is kept: tenant
+	// registries, refresh tokens, pushed tickets. The cache, for now.
+	state   core.Cache
 	closer  io.Closer
 	apps    map[string]*app
 	order   []*app
@@ -76,15 +80,17 @@ type app struct {
 	// Kinds suite and component: where pushed tickets go, the source
 	// (for installs and authorizations), the callback's crypto and the
 	// tenants.
-	pushed    *wechat.PushedTickets
-	suiteSrc  *wechat.SuiteSource
-	compSrc   *wechat.ComponentSource
-	callback  *callback.Crypto
-	tenants   *tenantStore
-	tenantMu  sync.Mutex
-	tenantSet map[string]tenantReg // tenant id -> its registration here
-	missMu    sync.Mutex           // one re-read for unknown tenants at a time
-	missRead  time.Time            // the last one
+	pushed     *wechat.PushedTickets
+	suiteSrc   *wechat.SuiteSource
+	compSrc    *wechat.ComponentSource
+	callback   *callback.Crypto
+	tenants    *tenantreg.Registry
+	tenantMu   sync.Mutex
+	tenantSet  map[string]tenantReg   // tenant id -> its registration here
+	adopted    map[string]core.Source // tenant id -> the Source to register for it next
+	missMu     sync.Mutex             // one re-read for unknown tenants at a time
+	missRead   time.Time              // the last one
+	unreadable logLimiter             // for the error about unparsable registry documents
 }
 
 // Option configures a Server.
@@ -124,7 +130,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, cache: cache, closer: closer, apps: map[string]*app{}, creds: map[string]credential{}, clients: cl,
+	s := &Server{cfg: cfg, cache: cache, state: cache, closer: closer, apps: map[string]*app{}, creds: map[string]credential{}, clients: cl,
 		log: o.logger, started: time.Now(), stats: newStats()}
 	s.metrics = newMetrics(o.registry)
 	if s.box, err = loadTenantKey(cfg); err != nil {
@@ -169,11 +175,11 @@ func (s *Server) register(ac AppConfig) error {
 	case KindProvider:
 		src = wechat.ProviderToken(ac.CorpID, secret, wecomOpts...)
 	case KindSuite:
-		a.pushed = wechat.NewSuiteTickets(s.cache, s.cfg.KeyPrefix, ac.SuiteID)
+		a.pushed = wechat.NewSuiteTickets(s.state, s.cfg.KeyPrefix, ac.SuiteID)
 		a.suiteSrc = wechat.SuiteToken(ac.SuiteID, secret, a.pushed, wecomOpts...)
 		src = a.suiteSrc
 	case KindComponent:
-		a.pushed = wechat.NewComponentTickets(s.cache, s.cfg.KeyPrefix, ac.AppID)
+		a.pushed = wechat.NewComponentTickets(s.state, s.cfg.KeyPrefix, ac.AppID)
 		a.compSrc = wechat.ComponentToken(ac.AppID, secret, a.pushed, wechatOpts...)
 		src = a.compSrc
 	case KindCorp:

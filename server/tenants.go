@@ -2,26 +2,32 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/server/internal/tenantreg"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wechat/callback"
 )
 
-// TenantSyncInterval is how often Run re-reads every tenant registry, so
-// that an install, an authorization or a removal handled by another
-// instance is served here too. A request for a tenant not known here
-// re-reads at once (at most once a second per app).
+// TenantSyncInterval is how often an instance reads each tenant
+// registry's head (one small read) when no write notice came: an
+// install, an authorization or a removal handled by another instance is
+// served here at its notice, or within this interval on a store that
+// sends none. A request for a tenant not known here reads its bucket at
+// once (at most once a second per app).
 const TenantSyncInterval = 5 * time.Second
 
 // tenantReg is a tenant registered with this instance's Manager.
 type tenantReg struct {
-	key    string // Manager key: APP/TENANT
-	secret string // the sealed secret it was registered with
+	key    string      // Manager key: APP/TENANT
+	rev    int64       // the registry revision it was registered from
+	digest [32]byte    // of the secret it was registered with
+	src    core.Source // the tenant's Source
 }
 
 // tenantKey is the Manager key of a tenant of a.
@@ -51,7 +57,7 @@ func (s *Server) prepareTenants(a *app) error {
 	if err != nil {
 		return err
 	}
-	a.tenants = newTenantStore(s.cache, s.box, s.cfg.KeyPrefix, id)
+	a.tenants = tenantreg.New(s.state, s.box, s.cfg.KeyPrefix, id)
 	a.tenantSet = map[string]tenantReg{}
 	cb := a.Callback
 	token, err := readSecret("app "+a.ID+" callback token", cb.TokenEnv, cb.TokenFile)
@@ -84,55 +90,108 @@ func (s *Server) tenantApps() []*app {
 	return out
 }
 
-// syncTenants makes a's registered tenants those of its registry: new ones
-// registered, removed ones unregistered, one with a new secret (a corp
-// that installed again) registered anew.
-func (s *Server) syncTenants(ctx context.Context, a *app) error {
-	recs, err := a.tenants.load(ctx)
+// syncTenants brings a's registry and this instance's tenants up to date
+// (all: every bucket read, as at startup) and acts on what the sync found.
+func (s *Server) syncTenants(ctx context.Context, a *app, all bool) error {
+	sync := a.tenants.Sync
+	if all {
+		sync = a.tenants.SyncAll
+	}
+	res, err := sync(ctx)
+	s.afterSync(ctx, a, res)
+	return err
+}
+
+// afterSync serves what a registry sync or change found: tenants added,
+// changed or removed, and what the store had lost.
+func (s *Server) afterSync(ctx context.Context, a *app, res tenantreg.SyncResult) {
+	s.reconcile(a, res.Changed)
+	if res.Repaired > 0 {
+		s.metrics.republished.WithLabelValues(a.ID, "tenant").Add(float64(res.Repaired))
+		s.log.Warn("wxtoken: the state store had lost tenants; re-published them from this instance's memory",
+			"app", a.ID, "tenants", res.Repaired, "registry_head_missing", res.HeadMissing)
+	}
+	if res.SetAside > 0 {
+		s.log.Warn("wxtoken: tenant registry documents did not parse; kept aside under KEY:corrupt and rewritten", "app", a.ID, "documents", res.SetAside)
+	}
+	if len(res.Unreadable) > 0 && a.unreadable.allow(time.Now()) {
+		s.log.Error("wxtoken: tenant registry documents do not parse and no instance holds their tenants; fix or restore them (wxtoken tenants import)",
+			"app", a.ID, "keys", strings.Join(res.Unreadable, " "))
+	}
+	if res.Repaired > 0 || (res.HeadMissing && a.tenants.Len() > 0) {
+		s.republishState(ctx, a)
+	}
+	if res.HeadMissing && a.tenants.Len() == 0 {
+		s.noRegistry(ctx, a)
+	}
+}
+
+// noRegistry handles a registry the store does not hold and no record of
+// which this instance has: a new deployment, or a store that lost its
+// data while no instance was running. An empty one is written, so that
+// syncs go back to reading the head only.
+func (s *Server) noRegistry(ctx context.Context, a *app) {
+	res, err := a.tenants.Init(ctx)
 	if err != nil {
-		return err
+		return // the next sync tries again
+	}
+	if res.HeadMissing && a.tenants.Len() == 0 {
+		s.log.Warn("wxtoken: no tenant registry in the state store (a new deployment, or a store that lost its data while no instance ran: restore the last export with wxtoken tenants import); starting an empty one",
+			"app", a.ID)
+	}
+	s.reconcile(a, res.Changed)
+}
+
+// reconcile makes the tenants registered here match the registry's
+// records of ids: a new tenant registered, a removed one unregistered,
+// one with a new secret (a corp that installed again) registered anew.
+func (s *Server) reconcile(a *app, ids []string) {
+	if len(ids) == 0 {
+		return
 	}
 	a.tenantMu.Lock()
 	defer a.tenantMu.Unlock()
-	for id, reg := range a.tenantSet {
-		if rec, ok := recs[id]; !ok || rec.Secret != reg.secret {
+	for _, id := range ids {
+		rec, known := a.tenants.Lookup(id)
+		reg, have := a.tenantSet[id]
+		if !known || rec.Removed() {
+			if have {
+				if err := s.mgr.Unregister(reg.key); err != nil {
+					s.log.Warn("wxtoken: unregistering a removed tenant", "app", a.ID, "tenant", id, "err", err)
+				}
+				delete(a.tenantSet, id)
+			}
+			continue
+		}
+		secret, err := a.tenants.Open(id, rec)
+		if err != nil {
+			s.log.Warn("wxtoken: a tenant's secret does not open (is every instance on the same tenant key?)", "app", a.ID, "tenant", id, "err", err)
+			continue
+		}
+		digest := sha256.Sum256([]byte(secret))
+		if have && reg.digest == digest {
+			reg.rev = rec.Rev
+			a.tenantSet[id] = reg
+			continue
+		}
+		if have {
 			if err := s.mgr.Unregister(reg.key); err != nil {
-				s.log.Warn("wxtoken: unregistering a removed tenant", "app", a.ID, "tenant", id, "err", err)
+				s.log.Warn("wxtoken: replacing a tenant", "app", a.ID, "tenant", id, "err", err)
+				continue
 			}
 			delete(a.tenantSet, id)
 		}
-	}
-	var errs []string
-	for id, rec := range recs {
-		if _, ok := a.tenantSet[id]; ok {
+		src := a.takeAdopted(id)
+		if src == nil {
+			src = s.tenantSource(a, id, secret)
+		}
+		key := tenantKey(a, id)
+		if err := s.registerCred(a, key, "tenant", src); err != nil {
+			s.log.Warn("wxtoken: registering a tenant", "app", a.ID, "tenant", id, "err", err)
 			continue
 		}
-		if err := s.registerTenant(a, id, rec); err != nil {
-			errs = append(errs, fmt.Sprintf("tenant %s: %v", id, err))
-		}
+		a.tenantSet[id] = tenantReg{key: key, rev: rec.Rev, digest: digest, src: src}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("app %s: %s", a.ID, strings.Join(errs, "; "))
-	}
-	return nil
-}
-
-// registerTenant registers one tenant's token. Callers hold a.tenantMu.
-func (s *Server) registerTenant(a *app, id string, rec tenantRecord) error {
-	var code string
-	if a.Kind == KindSuite {
-		var err error
-		if code, err = a.tenants.secret(id, rec); err != nil {
-			return err
-		}
-	}
-	src := s.tenantSource(a, id, code)
-	key := tenantKey(a, id)
-	if err := s.registerCred(a, key, "tenant", src); err != nil {
-		return err
-	}
-	a.tenantSet[id] = tenantReg{key: key, secret: rec.Secret}
-	return nil
 }
 
 // tenantSource is the Source of a's tenant id: an authorized corp (code
@@ -155,7 +214,7 @@ func (s *Server) seedFirstToken(ctx context.Context, a *app, src core.Source, to
 	}
 	key, err := s.mgr.SourceStateKey(src, wechat.FirstTokenState)
 	if err == nil {
-		err = wechat.SaveFirstToken(ctx, s.cache, key, tok)
+		err = wechat.SaveFirstToken(ctx, s.state, key, tok)
 	}
 	if err != nil {
 		s.log.Warn("wxtoken: the token an authorization came with was not kept; the tenant's first token costs an upstream call", "app", a.ID, "err", err)
@@ -163,24 +222,26 @@ func (s *Server) seedFirstToken(ctx context.Context, a *app, src core.Source, to
 }
 
 // tenant returns the Manager key of a's tenant id. One not known here
-// makes the instance re-read the registry (another instance may have just
-// added it), at most once per tenantMissInterval per app: a client asking
-// for tenants nobody has, such as one polling a removed tenant, costs the
-// store one read a second, not one per request.
+// makes the instance read the bucket that would hold it (another instance
+// may have just added it), at most once per tenantMissInterval per app: a
+// client asking for tenants nobody has, such as one polling a removed
+// tenant, costs the store one read a second, not one per request.
 func (s *Server) tenant(ctx context.Context, a *app, id string) (string, bool, error) {
 	if key, ok := a.registered(id); ok {
 		return key, true, nil
 	}
 	a.missMu.Lock()
 	defer a.missMu.Unlock()
-	if key, ok := a.registered(id); ok { // found by the re-read this one waited for
+	if key, ok := a.registered(id); ok { // found by the read this one waited for
 		return key, true, nil
 	}
 	if time.Since(a.missRead) < tenantMissInterval {
 		return "", false, nil
 	}
 	a.missRead = time.Now()
-	if err := s.syncTenants(ctx, a); err != nil {
+	res, err := a.tenants.SyncTenant(ctx, id)
+	s.afterSync(ctx, a, res)
+	if err != nil {
 		return "", false, err
 	}
 	key, ok := a.registered(id)
@@ -188,7 +249,7 @@ func (s *Server) tenant(ctx context.Context, a *app, id string) (string, bool, e
 }
 
 // tenantMissInterval is how often at most a request for a tenant not
-// known here re-reads the registry.
+// known here reads the registry.
 const tenantMissInterval = time.Second
 
 // registered returns the Manager key of a's tenant id if it is registered
@@ -200,27 +261,42 @@ func (a *app) registered(id string) (string, bool) {
 	return reg.key, ok
 }
 
-// runTenantSync re-reads every registry now and every TenantSyncInterval
-// until ctx ends.
-func (s *Server) runTenantSync(ctx context.Context) {
-	apps := s.tenantApps()
-	if len(apps) == 0 {
-		return
+// adopt makes src the Source a reconcile registers for tenant id next:
+// one built by the handler of its authorization, which holds what that
+// handler saved.
+func (a *app) adopt(id string, src core.Source) {
+	a.tenantMu.Lock()
+	defer a.tenantMu.Unlock()
+	if a.adopted == nil {
+		a.adopted = map[string]core.Source{}
 	}
-	t := time.NewTicker(TenantSyncInterval)
-	defer t.Stop()
-	for {
-		for _, a := range apps {
-			sctx, cancel := context.WithTimeout(ctx, TenantSyncInterval)
-			if err := s.syncTenants(sctx, a); err != nil && ctx.Err() == nil {
-				s.log.Warn("wxtoken: reading the tenant registry", "app", a.ID, "err", err)
-			}
-			cancel()
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	a.adopted[id] = src
+}
+
+// authorizerSource returns the Source of authorizer id registered here,
+// or nil.
+func (a *app) authorizerSource(id string) *wechat.AuthorizerSource {
+	a.tenantMu.Lock()
+	defer a.tenantMu.Unlock()
+	src, _ := a.tenantSet[id].src.(*wechat.AuthorizerSource)
+	return src
+}
+
+// takeAdopted returns, and forgets, the Source adopted for id. Callers
+// hold a.tenantMu.
+func (a *app) takeAdopted(id string) core.Source {
+	src := a.adopted[id]
+	delete(a.adopted, id)
+	return src
+}
+
+// registeredSources returns the Sources of a's tenants registered here.
+func (a *app) registeredSources() map[string]tenantReg {
+	a.tenantMu.Lock()
+	defer a.tenantMu.Unlock()
+	out := make(map[string]tenantReg, len(a.tenantSet))
+	for id, reg := range a.tenantSet {
+		out[id] = reg
 	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/wxtoken/wxtoken/core"
@@ -152,10 +153,6 @@ func withTokenDo(ctx context.Context, deps core.Tokens, key string, f func(token
 	return err
 }
 
-// RefreshTokenState is the name, under an authorizer's state in the shared
-// store (core.Manager.StateKey), of its sealed refresh token.
-const RefreshTokenState = "refresh_token"
-
 // ErrNoRefreshToken is returned by an AuthorizerSource whose refresh token
 // is not in the shared store: the authorizer must authorize again.
 var ErrNoRefreshToken = errors.New("wechat: no authorizer_refresh_token in the shared store")
@@ -180,6 +177,10 @@ type AuthorizerSource struct {
 	appID          string
 	box            *SecretBox
 	c              client
+
+	mu      sync.Mutex
+	heldKey string       // the state key held is the refresh token of
+	held    refreshState // the newest link of the chain this node saw
 }
 
 // AuthorizerToken returns the Source of an authorizer's access token.
@@ -202,13 +203,6 @@ func (s *AuthorizerSource) Verify(ctx context.Context, token string) (bool, erro
 	return s.c.verify(ctx, token)
 }
 
-// SaveRefreshToken seals and stores an authorizer's refresh token under
-// key (core.Manager.StateKey of the authorizer, RefreshTokenState), as the
-// handler of an authorized notice does after QueryAuth.
-func SaveRefreshToken(ctx context.Context, cache core.Cache, box *SecretBox, key, refreshToken string) error {
-	return cache.Set(ctx, key, box.Seal(key, []byte(refreshToken)), 0)
-}
-
 // Fetch implements core.Source.
 func (s *AuthorizerSource) Fetch(ctx context.Context, req core.FetchRequest) (core.Token, error) {
 	if req.SetState == nil || req.State == nil {
@@ -218,14 +212,11 @@ func (s *AuthorizerSource) Fetch(ctx context.Context, req core.FetchRequest) (co
 		return tok, err
 	}
 	key := req.StatePrefix + RefreshTokenState
-	sealed, err := req.State.Get(ctx, key)
-	if errors.Is(err, core.ErrNotFound) {
-		return core.Token{}, fmt.Errorf("%w (authorizer %s)", ErrNoRefreshToken, s.appID)
-	}
+	cur, err := s.current(ctx, req, key)
 	if err != nil {
 		return core.Token{}, err
 	}
-	rt, err := s.box.Open(key, sealed)
+	rt, err := s.box.Open(key, cur.Sealed)
 	if err != nil {
 		return core.Token{}, fmt.Errorf("wechat: authorizer %s: %w", s.appID, err)
 	}
@@ -249,9 +240,12 @@ func (s *AuthorizerSource) Fetch(ctx context.Context, req core.FetchRequest) (co
 		// Saved before the access token is handed out: a node that cannot
 		// save it discards the token, and the old refresh token, still
 		// honoured for a few minutes, serves the next attempt.
-		if err := req.SetState(ctx, key, s.box.Seal(key, []byte(out.RefreshToken)), 0); err != nil {
+		next := refreshState{V: 1, Seq: nextSeq(cur.Seq), Sealed: s.box.Seal(key, []byte(out.RefreshToken))}
+		if err := req.SetState(ctx, key, next.encode(), 0); err != nil {
 			return core.Token{}, fmt.Errorf("wechat: authorizer %s: saving the rotated refresh token: %w", s.appID, err)
 		}
+		cur = next
 	}
+	s.hold(key, cur)
 	return tok, nil
 }

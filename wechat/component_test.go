@@ -124,12 +124,11 @@ func TestOpenPlatformChain(t *testing.T) {
 		if err != nil || !sim.Valid(tok.Value) {
 			t.Fatalf("authorizer refresh %d: %v", i, err)
 		}
-		sealed, _ := store.Get(ctx, key)
-		rt, err := box.Open(key, sealed)
-		if err != nil || string(rt) != sim.AuthorizerRefreshToken(compAppID, "wxauthorizer0001") {
+		rt, err := wechat.LoadRefreshToken(ctx, store, box, key)
+		if err != nil || rt != sim.AuthorizerRefreshToken(compAppID, "wxauthorizer0001") {
 			t.Fatalf("after refresh %d the store holds another refresh token than upstream's newest (%v)", i, err)
 		}
-		if string(rt) == auth.RefreshToken {
+		if rt == auth.RefreshToken {
 			t.Fatal("the refresh token did not rotate")
 		}
 	}

@@ -76,7 +76,7 @@ func ExampleAuthorizerToken() {
 	// Save the refresh token, and the access token the authorization came
 	// with, before any node serves the authorizer.
 	key, _ := m.SourceStateKey(shop, wechat.RefreshTokenState)
-	if err := wechat.SaveRefreshToken(ctx, store, box, key, auth.RefreshToken); err != nil {
+	if err := shop.SaveRefreshToken(ctx, store, key, auth.RefreshToken); err != nil {
 		log.Fatal(err)
 	}
 	firstKey, _ := m.SourceStateKey(shop, wechat.FirstTokenState)
@@ -94,9 +94,8 @@ func ExampleAuthorizerToken() {
 		log.Fatal(err)
 	}
 	fmt.Println("authorizer token valid:", sim.Valid(tok.Value))
-	sealed, _ := store.Get(ctx, key)
-	rt, _ := box.Open(key, sealed)
-	fmt.Println("stored refresh token is upstream's newest:", string(rt) == sim.AuthorizerRefreshToken(appID, auth.AuthorizerAppID))
+	rt, _ := wechat.LoadRefreshToken(ctx, store, box, key)
+	fmt.Println("stored refresh token is upstream's newest:", rt == sim.AuthorizerRefreshToken(appID, auth.AuthorizerAppID))
 	// Output:
 	// first token is the authorization's: true
 	// authorizer token valid: true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/wxtoken/wxtoken/core"
@@ -40,12 +41,20 @@ var ErrPushTime = errors.New("wechat: push timestamp refused")
 // receives the callback, every node can fetch the token that needs it.
 // Pushes are ordered by their time stamp: an older push arriving late
 // never replaces a newer ticket.
+//
+// Each node also holds the newest ticket it has seen (received or read):
+// when the store lost it (a flush, a restart without persistence), Ticket
+// writes it back instead of reporting none, and Republish does so on
+// demand.
 type PushedTickets struct {
 	cache    core.Cache
 	key      string
 	kind     string
 	lifetime time.Duration
 	none     error
+
+	mu   sync.Mutex
+	held core.Token // the newest ticket seen, by push time
 }
 
 // NewSuiteTickets keeps the suite_tickets of suiteID under
@@ -104,8 +113,10 @@ func (s *PushedTickets) Put(ctx context.Context, ticket string, pushedAt time.Ti
 	case err != nil && !errors.Is(err, core.ErrNotFound):
 		return false, err
 	case err == nil && held.Value == ticket:
+		s.hold(held)
 		return true, nil
 	case err == nil && held.IssuedAt.After(pushedAt):
+		s.hold(held)
 		return false, nil // a newer push, taken by another node meanwhile
 	}
 	return false, fmt.Errorf("wechat: the stored %s did not read back", s.kind)
@@ -127,12 +138,77 @@ func checkPushTime(at, now time.Time) error {
 }
 
 // Ticket returns the newest live ticket. It implements TicketReader.
+// When the store holds none but this node holds a live one, that one is
+// written back and returned.
 func (s *PushedTickets) Ticket(ctx context.Context) (string, error) {
 	t, err := s.read(ctx)
-	if errors.Is(err, core.ErrNotFound) || (err == nil && !t.Valid(time.Now())) {
+	now := time.Now()
+	if errors.Is(err, core.ErrNotFound) || (err == nil && !t.Valid(now)) {
+		if h, ok := s.live(now); ok && h.IssuedAt.After(t.IssuedAt) {
+			if _, err := s.write(ctx, h); err != nil {
+				return "", err
+			}
+			return h.Value, nil
+		}
 		return "", s.none
 	}
-	return t.Value, err
+	if err != nil {
+		return "", err
+	}
+	s.hold(t)
+	return t.Value, nil
+}
+
+// Republish writes the ticket this node holds back to the store if the
+// store lost it (it holds none, or an older push), and reports whether it
+// did: after the store lost data, the node that received the last push
+// may be the only one that has it.
+func (s *PushedTickets) Republish(ctx context.Context) (bool, error) {
+	h, ok := s.live(time.Now())
+	if !ok {
+		return false, nil
+	}
+	t, err := s.read(ctx)
+	switch {
+	case err == nil && !t.IssuedAt.Before(h.IssuedAt):
+		s.hold(t)
+		return false, nil
+	case err != nil && !errors.Is(err, core.ErrNotFound):
+		return false, err
+	}
+	return s.write(ctx, h)
+}
+
+// write stores held ticket h under the rules of Put.
+func (s *PushedTickets) write(ctx context.Context, h core.Token) (bool, error) {
+	ttl := time.Until(h.ExpiresAt)
+	if ttl <= 0 {
+		return false, nil
+	}
+	doc, err := core.EncodeToken(h)
+	if err != nil {
+		return false, err
+	}
+	if err := s.cache.Set(ctx, s.key, doc, ttl); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// hold remembers t if it is newer than the ticket held.
+func (s *PushedTickets) hold(t core.Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.IssuedAt.After(s.held.IssuedAt) {
+		s.held = t
+	}
+}
+
+// live returns the held ticket if it is still valid at now.
+func (s *PushedTickets) live(now time.Time) (core.Token, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held, s.held.Value != "" && s.held.Valid(now)
 }
 
 func (s *PushedTickets) read(ctx context.Context) (core.Token, error) {

@@ -1,0 +1,102 @@
+package wechat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wxtoken/wxtoken/core"
+)
+
+// RefreshTokenState is the name, under an authorizer's state in the shared
+// store (core.Manager.StateKey), of its sealed refresh token.
+const RefreshTokenState = "refresh_token"
+
+// refreshState is how an authorizer's refresh token is kept in the state
+// store: sealed for its key, with the sequence number that orders the
+// rotations of the chain.
+//
+//	{"v":1,"seq":1764000000123456,"sealed":"s1:…"}
+//
+// seq is when the token was obtained, in Unix microseconds, and never
+// below the one it replaced plus one: a higher seq is a later link of the
+// chain, whatever the clocks of the nodes that wrote them. A value that is
+// a bare sealed string (written before seq existed) reads as seq 0.
+type refreshState struct {
+	V      int    `json:"v"`
+	Seq    int64  `json:"seq"`
+	Sealed string `json:"sealed"`
+}
+
+// errRefreshCorrupt is wrapped by decodeRefreshState for a value that is
+// neither form.
+var errRefreshCorrupt = errors.New("wechat: the stored refresh token does not parse")
+
+func decodeRefreshState(raw string) (refreshState, error) {
+	if strings.HasPrefix(raw, "s") && !strings.HasPrefix(raw, "{") {
+		return refreshState{Sealed: raw}, nil
+	}
+	var st refreshState
+	if err := json.Unmarshal([]byte(raw), &st); err != nil || st.V != 1 || st.Sealed == "" {
+		return refreshState{}, errRefreshCorrupt
+	}
+	return st, nil
+}
+
+func (st refreshState) encode() string {
+	b, _ := json.Marshal(st)
+	return string(b)
+}
+
+// nextSeq is the seq of the link after prev.
+func nextSeq(prev int64) int64 { return max(time.Now().UnixMicro(), prev+1) }
+
+// SaveRefreshToken seals and stores an authorizer's refresh token under
+// key (core.Manager.StateKey of the authorizer, RefreshTokenState), as the
+// handler of an authorized notice does after QueryAuth: a new chain, whose
+// seq is now.
+func SaveRefreshToken(ctx context.Context, cache core.Cache, box *SecretBox, key, refreshToken string) error {
+	_, err := saveRefreshToken(ctx, cache, box, key, refreshToken)
+	return err
+}
+
+func saveRefreshToken(ctx context.Context, cache core.Cache, box *SecretBox, key, refreshToken string) (refreshState, error) {
+	st := refreshState{V: 1, Seq: nextSeq(0), Sealed: box.Seal(key, []byte(refreshToken))}
+	return st, cache.Set(ctx, key, st.encode(), 0)
+}
+
+// SaveRefreshToken is the package function SaveRefreshToken, and this
+// node holds the token from then on: if the store loses it before the
+// authorizer's first refresh, Republish writes it back.
+func (s *AuthorizerSource) SaveRefreshToken(ctx context.Context, cache core.Cache, key, refreshToken string) error {
+	st, err := saveRefreshToken(ctx, cache, s.box, key, refreshToken)
+	if err != nil {
+		return err
+	}
+	s.hold(key, st)
+	return nil
+}
+
+// LoadRefreshToken reads and opens the refresh token stored under key
+// (ErrNoRefreshToken when there is none), for tools that back it up.
+func LoadRefreshToken(ctx context.Context, cache core.Cache, box *SecretBox, key string) (string, error) {
+	raw, err := cache.Get(ctx, key)
+	if errors.Is(err, core.ErrNotFound) {
+		return "", ErrNoRefreshToken
+	}
+	if err != nil {
+		return "", err
+	}
+	st, err := decodeRefreshState(raw)
+	if err != nil {
+		return "", err
+	}
+	rt, err := box.Open(key, st.Sealed)
+	if err != nil {
+		return "", fmt.Errorf("wechat: refresh token at %s: %w", key, err)
+	}
+	return string(rt), nil
+}
