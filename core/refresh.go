@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-		"time"
+	"time"
 
 	"github.com/wxtoken/wxtoken/internal/backoff"
 	"github.com/wxtoken/wxtoken/lock"
