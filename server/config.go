@@ -60,11 +60,14 @@ type Config struct {
 	Clients []ClientConfig `yaml:"clients"`
 	// Apps are the accounts the server keeps tokens for.
 	Apps []AppConfig `yaml:"apps"`
-	// TenantKeyEnv or TenantKeyFile names the key (32 bytes, in base64:
-	// `openssl rand -base64 32`) that seals tenants' secrets in the shared
-	// store: WeCom permanent codes and Open Platform refresh tokens.
-	// Required with a suite or component app; every instance of a fleet
-	// needs the same key.
+	// TenantKeyEnv or TenantKeyFile names the key ring (each key 32 bytes
+	// in base64: `openssl rand -base64 32`; several separated by white
+	// space or commas, newest first) that seals tenants' secrets in the
+	// state store: WeCom permanent codes and Open Platform refresh tokens.
+	// The newest key seals, any opens: to rotate, put a new key first,
+	// run `wxtoken tenants reseal`, then drop the old one. Required with a
+	// suite or component app; every instance of a fleet needs the same
+	// ring.
 	TenantKeyEnv  string `yaml:"tenant_key_env"`
 	TenantKeyFile string `yaml:"tenant_key_file"`
 	// Settings are the Manager's tunables, written at the top level of the

@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,8 +67,13 @@ type Server struct {
 	box     *wechat.SecretBox
 	credsMu sync.RWMutex
 	// bg counts goroutines the server started (refreshes after a pushed
-	// ticket); Close waits for them.
-	bg sync.WaitGroup
+	// ticket, recoveries); Close ends ctx and waits for them.
+	bg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+	// serving is set while Run runs: only a serving instance recovers
+	// tenants by itself.
+	serving atomic.Bool
 }
 
 // app is one configured account and the Manager keys of its credentials.
@@ -91,6 +97,8 @@ type app struct {
 	missMu     sync.Mutex             // one re-read for unknown tenants at a time
 	missRead   time.Time              // the last one
 	unreadable logLimiter             // for the error about unparsable registry documents
+	recovered  atomic.Int64           // when an automatic recovery was last tried (Unix ns)
+	recovering atomic.Bool            // one is running
 }
 
 // Option configures a Server.
@@ -132,6 +140,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, cache: cache, state: cache, closer: closer, apps: map[string]*app{}, creds: map[string]credential{}, clients: cl,
 		log: o.logger, started: time.Now(), stats: newStats()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.metrics = newMetrics(o.registry)
 	if s.box, err = loadTenantKey(cfg); err != nil {
 		closer.Close()
@@ -267,6 +276,8 @@ func (s *Server) Manager() *core.Manager { return s.mgr }
 // and keeps the tenants of suite and component apps in step with their
 // registries in the shared store.
 func (s *Server) Run(ctx context.Context) error {
+	s.serving.Store(true)
+	defer s.serving.Store(false)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
@@ -283,6 +294,7 @@ func (s *Server) Run(ctx context.Context) error {
 // Close stops the Manager (waiting for refreshes in flight, which releases
 // their leases) and closes the cache client.
 func (s *Server) Close() error {
+	s.cancel()
 	s.mgr.Close()
 	s.bg.Wait()
 	return s.closer.Close()

@@ -588,6 +588,18 @@ func TestConfigRefusals(t *testing.T) {
 			c.Apps = append(c.Apps, server.AppConfig{ID: "op", Kind: "component", AppID: "wxcomp", SecretEnv: "SHOP_SECRET",
 				Callback: &server.CallbackConfig{TokenEnv: "CB_TOKEN", AESKeyEnv: "CB_AES"}})
 		},
+		"tenant key ring, one bad": func(c *server.Config) {
+			t.Setenv("TENANT_KEY_RING", os.Getenv("TENANT_KEY")+", c2hvcnQ=")
+			c.TenantKeyEnv = "TENANT_KEY_RING"
+			c.Apps = append(c.Apps, server.AppConfig{ID: "op", Kind: "component", AppID: "wxcomp", SecretEnv: "SHOP_SECRET",
+				Callback: &server.CallbackConfig{TokenEnv: "CB_TOKEN", AESKeyEnv: "CB_AES"}})
+		},
+		"tenant key ring, a repeat": func(c *server.Config) {
+			t.Setenv("TENANT_KEY_TWICE", os.Getenv("TENANT_KEY")+"\n"+os.Getenv("TENANT_KEY"))
+			c.TenantKeyEnv = "TENANT_KEY_TWICE"
+			c.Apps = append(c.Apps, server.AppConfig{ID: "op", Kind: "component", AppID: "wxcomp", SecretEnv: "SHOP_SECRET",
+				Callback: &server.CallbackConfig{TokenEnv: "CB_TOKEN", AESKeyEnv: "CB_AES"}})
+		},
 	}
 	wants := map[string]string{
 		"refresh_ahead below margin":      "refresh_ahead (30s) must be greater than expiry_margin (1m0s)",
@@ -614,7 +626,9 @@ func TestConfigRefusals(t *testing.T) {
 		"callback without an aes key":     "callback: give aes_key_env or aes_key_file",
 		"callback on an official account": "callback is for suite and component apps only",
 		"aes key of the wrong length":     "app op callback: callback: bad EncodingAESKey: 8 characters, want 43",
-		"tenant key not 32 bytes":         "tenant key: want 32 bytes in base64",
+		"tenant key not 32 bytes":         "tenant key 1 of 1: want 32 bytes in base64",
+		"tenant key ring, one bad":        "tenant key 2 of 2: want 32 bytes in base64",
+		"tenant key ring, a repeat":       "tenant key: wechat: secret box key 2 is a repeat",
 	}
 	if len(cases) < 25 {
 		t.Fatalf("%d broken configs; the table keeps at least 25", len(cases))

@@ -3,15 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"time"
 )
-
-// tenantInfo is one entry of the tenant list.
-type tenantInfo struct {
-	ID      string    `json:"id"`
-	Name    string    `json:"name,omitempty"`
-	AddedAt time.Time `json:"added_at"`
-}
 
 // lookupTenantApp is lookupApp for an app with tenants.
 func (s *Server) lookupTenantApp(w http.ResponseWriter, r *http.Request) (*app, bool) {
@@ -34,10 +26,10 @@ func (s *Server) handleTenants(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	recs := a.tenants.Tenants()
-	out := make([]tenantInfo, 0, len(recs))
-	for _, rec := range recs {
-		out = append(out, tenantInfo{ID: rec.ID, Name: rec.Name, AddedAt: time.Unix(rec.AddedAt, 0).UTC()})
+	out, err := s.Tenants(a.ID)
+	if err != nil {
+		writeError(w, http.StatusNotFound, CodeUnknownApp, err.Error())
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tenants": out})
 }

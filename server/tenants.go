@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/server/internal/tenantreg"
@@ -33,8 +35,10 @@ type tenantReg struct {
 // tenantKey is the Manager key of a tenant of a.
 func tenantKey(a *app, id string) string { return a.ID + "/" + id }
 
-// loadTenantKey reads and checks the key that seals tenants' secrets;
-// nil when no app has tenants.
+// loadTenantKey reads and checks the key ring that seals tenants'
+// secrets; nil when no app has tenants. The value holds one or more keys,
+// each 32 bytes in base64, newest first, separated by white space or
+// commas: the newest seals, any opens (see wechat.NewKeyRing).
 func loadTenantKey(cfg Config) (*wechat.SecretBox, error) {
 	if cfg.TenantKeyEnv == "" && cfg.TenantKeyFile == "" {
 		return nil, nil
@@ -43,11 +47,23 @@ func loadTenantKey(cfg Config) (*wechat.SecretBox, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(text))
-	if err != nil || len(key) != 32 {
-		return nil, fmt.Errorf("tenant key: want 32 bytes in base64 (openssl rand -base64 32)")
+	fields := strings.FieldsFunc(text, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+	if len(fields) == 0 {
+		return nil, errors.New("tenant key: empty; want 32 bytes in base64 (openssl rand -base64 32)")
 	}
-	return wechat.NewSecretBox(key)
+	keys := make([][]byte, len(fields))
+	for i, f := range fields {
+		key, err := base64.StdEncoding.DecodeString(f)
+		if err != nil || len(key) != 32 {
+			return nil, fmt.Errorf("tenant key %d of %d: want 32 bytes in base64 (openssl rand -base64 32)", i+1, len(fields))
+		}
+		keys[i] = key
+	}
+	box, err := wechat.NewKeyRing(keys...)
+	if err != nil {
+		return nil, fmt.Errorf("tenant key: %w", err)
+	}
+	return box, nil
 }
 
 // prepareTenants sets up the registry and the callback of a suite or
@@ -124,14 +140,17 @@ func (s *Server) afterSync(ctx context.Context, a *app, res tenantreg.SyncResult
 	if res.HeadMissing && a.tenants.Len() == 0 {
 		s.noRegistry(ctx, a)
 	}
+	s.startAutoRecover(a)
 }
 
 // noRegistry handles a registry the store does not hold and no record of
 // which this instance has: a new deployment, or a store that lost its
 // data while no instance was running. An empty one is written, so that
-// syncs go back to reading the head only.
+// syncs go back to reading the head only; a component's asks for its
+// authorizers to be recovered from the Open Platform, which the fleet
+// then does by itself (startAutoRecover).
 func (s *Server) noRegistry(ctx context.Context, a *app) {
-	res, err := a.tenants.Init(ctx)
+	res, err := a.tenants.Init(ctx, a.Kind == KindComponent)
 	if err != nil {
 		return // the next sync tries again
 	}

@@ -125,10 +125,10 @@ func TestOpenPlatformChain(t *testing.T) {
 			t.Fatalf("authorizer refresh %d: %v", i, err)
 		}
 		rt, err := wechat.LoadRefreshToken(ctx, store, box, key)
-		if err != nil || rt != sim.AuthorizerRefreshToken(compAppID, "wxauthorizer0001") {
+		if err != nil || rt.Token != sim.AuthorizerRefreshToken(compAppID, "wxauthorizer0001") {
 			t.Fatalf("after refresh %d the store holds another refresh token than upstream's newest (%v)", i, err)
 		}
-		if rt == auth.RefreshToken {
+		if rt.Token == auth.RefreshToken {
 			t.Fatal("the refresh token did not rotate")
 		}
 	}
@@ -197,10 +197,11 @@ func TestSecretBox(t *testing.T) {
 // tamper flips one bit of a sealed value's ciphertext (changing its last
 // characters instead may only touch base64's unused trailing bits).
 func tamper(sealed string) string {
-	raw, err := base64.RawStdEncoding.DecodeString(strings.TrimPrefix(sealed, "s1:"))
+	i := strings.LastIndex(sealed, ":") + 1
+	raw, err := base64.RawStdEncoding.DecodeString(sealed[i:])
 	if err != nil {
 		panic(err)
 	}
 	raw[len(raw)/2] ^= 1
-	return "s1:" + base64.RawStdEncoding.EncodeToString(raw)
+	return sealed[:i] + base64.RawStdEncoding.EncodeToString(raw)
 }

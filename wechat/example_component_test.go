@@ -95,7 +95,7 @@ func ExampleAuthorizerToken() {
 	}
 	fmt.Println("authorizer token valid:", sim.Valid(tok.Value))
 	rt, _ := wechat.LoadRefreshToken(ctx, store, box, key)
-	fmt.Println("stored refresh token is upstream's newest:", rt == sim.AuthorizerRefreshToken(appID, auth.AuthorizerAppID))
+	fmt.Println("stored refresh token is upstream's newest:", rt.Token == sim.AuthorizerRefreshToken(appID, auth.AuthorizerAppID))
 	// Output:
 	// first token is the authorization's: true
 	// authorizer token valid: true

@@ -19,7 +19,7 @@ const RefreshTokenState = "refresh_token"
 // store: sealed for its key, with the sequence number that orders the
 // rotations of the chain.
 //
-//	{"v":1,"seq":1764000000123456,"sealed":"s1:…"}
+//	{"v":1,"seq":1764000000123456,"sealed":"s2:…"}
 //
 // seq is when the token was obtained, in Unix microseconds, and never
 // below the one it replaced plus one: a higher seq is a later link of the
@@ -80,23 +80,103 @@ func (s *AuthorizerSource) SaveRefreshToken(ctx context.Context, cache core.Cach
 	return nil
 }
 
+// StoredRefreshToken is an authorizer's refresh token as the state store
+// holds it: the token, and the sequence number that orders the links of
+// its chain (a higher one is later).
+type StoredRefreshToken struct {
+	Token string
+	Seq   int64
+}
+
 // LoadRefreshToken reads and opens the refresh token stored under key
 // (ErrNoRefreshToken when there is none), for tools that back it up.
-func LoadRefreshToken(ctx context.Context, cache core.Cache, box *SecretBox, key string) (string, error) {
+func LoadRefreshToken(ctx context.Context, cache core.Cache, box *SecretBox, key string) (StoredRefreshToken, error) {
 	raw, err := cache.Get(ctx, key)
 	if errors.Is(err, core.ErrNotFound) {
-		return "", ErrNoRefreshToken
+		return StoredRefreshToken{}, ErrNoRefreshToken
 	}
 	if err != nil {
-		return "", err
+		return StoredRefreshToken{}, err
 	}
 	st, err := decodeRefreshState(raw)
 	if err != nil {
-		return "", err
+		return StoredRefreshToken{}, err
 	}
 	rt, err := box.Open(key, st.Sealed)
 	if err != nil {
-		return "", fmt.Errorf("wechat: refresh token at %s: %w", key, err)
+		return StoredRefreshToken{}, fmt.Errorf("wechat: refresh token at %s: %w", key, err)
 	}
-	return string(rt), nil
+	return StoredRefreshToken{Token: string(rt), Seq: st.Seq}, nil
+}
+
+// Restore writes t as the authorizer's refresh token, under the
+// credential's fleet lock (core.Manager.UpdateState), where the store
+// holds none, one that does not parse, or an older link of the chain; with
+// replace, over whatever it holds (the token upstream lists as current,
+// when the stored chain was broken). It reports whether it wrote. A
+// restored token without a seq is numbered as new.
+func (s *AuthorizerSource) Restore(ctx context.Context, req core.FetchRequest, t StoredRefreshToken, replace bool) (bool, error) {
+	if req.SetState == nil || req.State == nil {
+		return false, ErrNeedsFleetLock
+	}
+	if t.Token == "" {
+		return false, errors.New("wechat: Restore: empty refresh token")
+	}
+	key := req.StatePrefix + RefreshTokenState
+	raw, err := req.State.Get(ctx, key)
+	var stored refreshState
+	switch {
+	case err == nil:
+		stored, err = decodeRefreshState(raw)
+		if err == nil && !replace && t.Seq != 0 && stored.Seq >= t.Seq {
+			return false, nil
+		}
+		if err == nil && !replace && t.Seq == 0 {
+			return false, nil
+		}
+	case !errors.Is(err, core.ErrNotFound):
+		return false, err
+	}
+	seq := t.Seq
+	if seq == 0 || replace {
+		seq = nextSeq(max(stored.Seq, t.Seq))
+	}
+	st := refreshState{V: 1, Seq: seq, Sealed: s.box.Seal(key, []byte(t.Token))}
+	if err := req.SetState(ctx, key, st.encode(), 0); err != nil {
+		return false, err
+	}
+	s.hold(key, st)
+	return true, nil
+}
+
+// Reseal rewrites the authorizer's stored refresh token with the newest
+// key of the ring if another sealed it (same link of the chain), under
+// the credential's fleet lock (core.Manager.UpdateState), and reports
+// whether it did.
+func (s *AuthorizerSource) Reseal(ctx context.Context, req core.FetchRequest) (bool, error) {
+	if req.SetState == nil || req.State == nil {
+		return false, ErrNeedsFleetLock
+	}
+	key := req.StatePrefix + RefreshTokenState
+	raw, err := req.State.Get(ctx, key)
+	if errors.Is(err, core.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	st, err := decodeRefreshState(raw)
+	if err != nil {
+		return false, err
+	}
+	sealed, changed, err := s.box.Reseal(key, st.Sealed)
+	if err != nil || !changed {
+		return false, err
+	}
+	st.V, st.Sealed = 1, sealed
+	if err := req.SetState(ctx, key, st.encode(), 0); err != nil {
+		return false, err
+	}
+	s.hold(key, st)
+	return true, nil
 }

@@ -2,7 +2,9 @@ package wechat_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,7 +58,7 @@ func storedRefresh(t *testing.T, store core.Cache, key string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rt
+	return rt.Token
 }
 
 // The store loses an authorizer's refresh token: the node that holds the
@@ -174,5 +176,50 @@ func TestPushedTicketSurvivesStoreLoss(t *testing.T) {
 	store.Remove(ctx, key)
 	if _, err := wechat.NewSuiteTickets(store, "", "wwsuite").Ticket(ctx); err != wechat.ErrNoSuiteTicket {
 		t.Fatalf("a node holding nothing: %v, want ErrNoSuiteTicket", err)
+	}
+}
+
+// A key ring seals with its newest key and opens with any; values sealed
+// before key ids existed still open; a value sealed with a key dropped
+// from the ring says so; Reseal moves a value to the newest key.
+func TestKeyRing(t *testing.T) {
+	oldKey := []byte("0123456789abcdef0123456789abcdef")
+	newKey := []byte("fedcba9876543210fedcba9876543210")
+	old, _ := wechat.NewSecretBox(oldKey)
+	ring, err := wechat.NewKeyRing(newKey, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byOld := old.Seal("name", []byte("secret"))
+	if got, err := ring.Open("name", byOld); err != nil || string(got) != "secret" {
+		t.Fatalf("the ring opens a value of its older key: %q %v", got, err)
+	}
+	if ring.Current(byOld) || !old.Current(byOld) {
+		t.Fatal("Current is wrong about which key sealed a value")
+	}
+	resealed, changed, err := ring.Reseal("name", byOld)
+	if err != nil || !changed || !ring.Current(resealed) {
+		t.Fatalf("Reseal: %v %v", changed, err)
+	}
+	if _, changed, _ := ring.Reseal("name", resealed); changed {
+		t.Fatal("Reseal changed a value already under the newest key")
+	}
+	newOnly, _ := wechat.NewSecretBox(newKey)
+	if got, err := newOnly.Open("name", resealed); err != nil || string(got) != "secret" {
+		t.Fatalf("after resealing, the old key can go: %q %v", got, err)
+	}
+	if _, err := newOnly.Open("name", byOld); !errors.Is(err, wechat.ErrSealed) || !strings.Contains(err.Error(), old.KeyID()) {
+		t.Fatalf("a value of a key no longer in the ring: %v, want ErrSealed naming key %s", err, old.KeyID())
+	}
+	// The form before key ids: "s1:" and the same ciphertext.
+	legacy := "s1:" + byOld[strings.LastIndex(byOld, ":")+1:]
+	if got, err := ring.Open("name", legacy); err != nil || string(got) != "secret" {
+		t.Fatalf("an s1 value: %q %v", got, err)
+	}
+	if _, err := wechat.NewKeyRing(newKey, newKey); err == nil {
+		t.Fatal("a ring with the same key twice was accepted")
+	}
+	if strings.Contains(ring.Seal("n", []byte("x")), base64.StdEncoding.EncodeToString(newKey)[:8]) {
+		t.Fatal("the key shows in a sealed value")
 	}
 }

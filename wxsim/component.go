@@ -23,7 +23,8 @@ type component struct {
 // authorizer is an official account or mini program that authorized a
 // component.
 type authorizer struct {
-	refresh string // the newest authorizer_refresh_token
+	refresh string    // the newest authorizer_refresh_token
+	since   time.Time // when it authorized
 }
 
 // AddComponent registers an Open Platform third-party platform.
@@ -268,7 +269,7 @@ func (s *Sim) newRefresh(comp, auth string, now time.Time) string {
 	k := authKey{comp, auth}
 	a := s.authorizers[k]
 	if a == nil {
-		a = &authorizer{}
+		a = &authorizer{since: now}
 		s.authorizers[k] = a
 	}
 	if prev := s.refresh[a.refresh]; prev != nil {

@@ -22,6 +22,7 @@ func (s *Sim) routes() {
 	handle("/cgi-bin/component/api_start_push_ticket", s.startPushTicket)
 	handle("/cgi-bin/component/api_query_auth", s.queryAuth)
 	handle("/cgi-bin/component/api_authorizer_token", s.authorizerToken)
+	handle("/cgi-bin/component/api_get_authorizer_list", s.authorizerList)
 	mux.HandleFunc(BusinessPath, s.businessCheck)
 	mux.HandleFunc(ProbePath, s.probe)
 	s.mux = mux

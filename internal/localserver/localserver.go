@@ -36,6 +36,11 @@ type Server struct {
 	dir  string
 	done chan struct{}
 	log  *tail
+
+	path string
+	args func(port int, dir string) []string
+	ping func(addr string) error
+	port int
 }
 
 // Redis starts redis-server with persistence off.
@@ -140,31 +145,57 @@ func try(path string, args func(port int, dir string) []string, ping func(addr s
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir, done: make(chan struct{}), log: &tail{}}
-	s.cmd = exec.Command(path, args(port, dir)...)
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir, path: path, args: args, ping: ping, port: port}
+	if err := s.run(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// Restart kills the server and starts it again on the same port and data
+// directory: for Redis, which runs without persistence, a restart that
+// loses every key.
+func (s *Server) Restart() error {
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	var err error
+	for attempt := 0; attempt < 50; attempt++ { // the port may linger a moment
+		if err = s.run(); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
+}
+
+// run starts the process and waits until it answers.
+func (s *Server) run() error {
+	path, dir := s.path, s.dir
+	s.done, s.log = make(chan struct{}), &tail{}
+	s.cmd = exec.Command(path, s.args(s.port, dir)...)
 	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = procAttr()
 	if err := s.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("localserver: start %s: %w", path, err)
+		return fmt.Errorf("localserver: start %s: %w", path, err)
 	}
 	go func() { _ = s.cmd.Wait(); close(s.done) }()
 	deadline := time.Now().Add(startTimeout)
 	for {
 		select {
 		case <-s.done:
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("localserver: %s exited at start: %s", path, s.log)
+			return fmt.Errorf("localserver: %s exited at start: %s", path, s.log)
 		default:
 		}
-		err := ping(s.Addr)
+		err := s.ping(s.Addr)
 		if err == nil {
-			return s, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
-			_ = s.Close()
-			return nil, fmt.Errorf("localserver: %s on %s did not answer within %v: %v; output: %s", path, s.Addr, startTimeout, err, s.log)
+			_ = s.cmd.Process.Kill()
+			<-s.done
+			return fmt.Errorf("localserver: %s on %s did not answer within %v: %v; output: %s", path, s.Addr, startTimeout, err, s.log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -29,7 +29,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newSimCmd(), newTokenCmd(), newFarmCmd(), newFarmNodeCmd(), newVersionCmd(), newCheckCmd())
+	root.AddCommand(newServeCmd(), newSimCmd(), newTokenCmd(), newFarmCmd(), newFarmNodeCmd(), newVersionCmd(), newCheckCmd(), newTenantsCmd())
 	return root
 }
 

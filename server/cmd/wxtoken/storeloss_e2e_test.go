@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +25,7 @@ type lossFleet struct {
 	sim   *wxsim.Server
 	redis *localserver.Server
 	urls  []string
+	cmds  []*exec.Cmd
 }
 
 const (
@@ -48,7 +52,7 @@ func newLossFleet(t *testing.T) *lossFleet {
 			t.Fatal(err)
 		}
 	}
-	startTenantServers(t, f.urls, f.redis.Addr, f.sim.URL)
+	f.cmds = startTenantServers(t, f.urls, f.redis.Addr, f.sim.URL)
 	ctx := context.Background()
 	if _, err := f.sim.DeliverSuiteTicket(ctx, lossSuite); err != nil {
 		t.Fatal(err)
@@ -74,6 +78,41 @@ func (f *lossFleet) flush(t *testing.T) {
 	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// restartStore restarts the fleet's Redis, which runs without
+// persistence: every key is gone when it answers again.
+func (f *lossFleet) restartStore(t *testing.T) {
+	t.Helper()
+	if err := f.redis.Restart(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restartEverything stops every server, restarts the store (losing
+// everything) and starts the servers again: nothing holds the tenants.
+func (f *lossFleet) restartEverything(t *testing.T) {
+	t.Helper()
+	for _, c := range f.cmds {
+		stopServer(c)
+	}
+	f.restartStore(t)
+	f.cmds = startTenantServers(t, f.urls, f.redis.Addr, f.sim.URL)
+}
+
+// wxtoken runs one wxtoken command against the fleet's config, as an
+// operator would, and returns its output.
+func (f *lossFleet) wxtoken(t *testing.T, args ...string) string {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "ops.yaml")
+	os.WriteFile(cfg, []byte(tenantServerConfig("127.0.0.1:0", f.redis.Addr, f.sim.URL)), 0o600)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(tenantServerEnv(), "WXTOKEN_E2E_ARGS="+strings.Join(append(args, "--config", cfg), " "))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("wxtoken %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
 }
 
 // tenantIDs returns the tenant list one server answers for app.
@@ -161,6 +200,57 @@ func TestTenantsSurviveStoreFlush(t *testing.T) {
 	f := newLossFleet(t)
 	f.flush(t)
 	f.healed(t, 15*time.Second)
+	f.forceRefresh(t, lossCorpPath)
+	f.forceRefresh(t, lossAuthzPath)
+}
+
+// The same through a restart of the store, which runs without
+// persistence.
+func TestTenantsSurviveStoreRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	f := newLossFleet(t)
+	f.restartStore(t)
+	f.healed(t, 15*time.Second)
+	f.forceRefresh(t, lossCorpPath)
+	f.forceRefresh(t, lossAuthzPath)
+}
+
+// The store and every instance restart: nothing holds the tenants any
+// more. The fleet recovers the authorizer from the Open Platform by
+// itself; the corp (WeCom cannot list corps) comes back from the export
+// taken before.
+func TestTenantsRecoveredAfterEverythingRestarted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	f := newLossFleet(t)
+	backup := filepath.Join(t.TempDir(), "suite-tenants.json")
+	f.wxtoken(t, "tenants", "export", "--app", "suite", "--out", backup)
+	raw, _ := os.ReadFile(backup)
+	if code := f.sim.PermanentCode(lossSuite, lossCorp); code == "" || strings.Contains(string(raw), code) {
+		t.Fatal("the export holds the permanent code in plaintext")
+	}
+	f.restartEverything(t)
+	// The suite's ticket went with the store, and no instance holds it:
+	// the suite's token waits for WeCom's next push (every 10 minutes).
+	if _, err := f.sim.DeliverSuiteTicket(context.Background(), lossSuite); err != nil {
+		t.Fatal(err)
+	}
+	onEvery(t, f.urls, lossAuthzPath, 200, 20*time.Second)
+	if code, _ := get(t, f.urls[0], lossCorpPath); code != 404 {
+		t.Fatalf("the corp is served (%d) before its export was imported", code)
+	}
+	out := f.wxtoken(t, "tenants", "import", "--app", "suite", "--in", backup)
+	if !strings.Contains(out, "imported 1 tenant records") {
+		t.Fatalf("import said: %s", out)
+	}
+	onEvery(t, f.urls, lossCorpPath, 200, 5*time.Second)
+	if out := f.wxtoken(t, "tenants", "import", "--app", "suite", "--in", backup); !strings.Contains(out, "imported 0 tenant records") {
+		t.Fatalf("a second import of the same export said: %s", out)
+	}
+	f.healed(t, 2*time.Second)
 	f.forceRefresh(t, lossCorpPath)
 	f.forceRefresh(t, lossAuthzPath)
 }

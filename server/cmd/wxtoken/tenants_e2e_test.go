@@ -48,12 +48,41 @@ func tenantServerURLs(t *testing.T) []string {
 // first request, and it must find the receiving server (urls[0]) already
 // listening. The Open Platform does not push again for a lost push; the
 // fleet asks once a minute.
-func startTenantServers(t *testing.T, urls []string, redisAddr, simURL string) {
+func startTenantServers(t *testing.T, urls []string, redisAddr, simURL string) []*exec.Cmd {
 	t.Helper()
+	var cmds []*exec.Cmd
 	dir := t.TempDir()
 	for i, u := range urls {
 		addr := strings.TrimPrefix(u, "http://")
-		cfg := fmt.Sprintf(`listen: %s
+		path := filepath.Join(dir, fmt.Sprintf("server%d.yaml", i))
+		os.WriteFile(path, []byte(tenantServerConfig(addr, redisAddr, simURL)), 0o600)
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(tenantServerEnv(), "WXTOKEN_E2E_ARGS=serve --config "+path)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { stopServer(cmd) })
+		cmds = append(cmds, cmd)
+		waitHealthy(t, u)
+	}
+	return cmds
+}
+
+// stopServer ends a server process as an operator does (SIGTERM) and
+// waits for it; one already stopped is left alone.
+func stopServer(cmd *exec.Cmd) {
+	if cmd.ProcessState != nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+}
+
+// tenantServerConfig is the config of one server of the tenant tests: a
+// WeCom suite and an Open Platform component with callbacks, on Redis.
+func tenantServerConfig(listen, redisAddr, simURL string) string {
+	return fmt.Sprintf(`listen: %s
 cache: redis://%s/0
 upstream: {wechat: %s, wecom: %s, timeout: 2s}
 clients: [{name: biz, key_env: E2E_CLIENT_KEY}]
@@ -64,19 +93,13 @@ apps:
   - {id: platform, kind: component, appid: wxcompe2e0001, secret_env: E2E_SECRET,
      callback: {token_env: E2E_CB_TOKEN, aes_key_env: E2E_CB_AES}}
 log: {level: warn}
-`, addr, redisAddr, simURL, simURL)
-		path := filepath.Join(dir, fmt.Sprintf("server%d.yaml", i))
-		os.WriteFile(path, []byte(cfg), 0o600)
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "WXTOKEN_E2E_ARGS=serve --config "+path, "E2E_CLIENT_KEY="+e2eKey, "E2E_SECRET=e2e-secret",
-			"E2E_TENANT_KEY="+tenantKeyB64, "E2E_CB_TOKEN="+cbTokenE2E, "E2E_CB_AES="+cbAESKeyE2E)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
-		waitHealthy(t, u)
-	}
+`, listen, redisAddr, simURL, simURL)
+}
+
+// tenantServerEnv is the environment its secrets come from.
+func tenantServerEnv() []string {
+	return append(os.Environ(), "E2E_CLIENT_KEY="+e2eKey, "E2E_SECRET=e2e-secret",
+		"E2E_TENANT_KEY="+tenantKeyB64, "E2E_CB_TOKEN="+cbTokenE2E, "E2E_CB_AES="+cbAESKeyE2E)
 }
 
 // waitHealthy waits up to 20 s for the server at u to answer /healthz.

@@ -14,7 +14,7 @@ func (r *Registry) Put(ctx context.Context, id, name, secret string) (SyncResult
 	if id == "" {
 		return SyncResult{}, errors.New("tenantreg: empty tenant id")
 	}
-	return r.update(ctx, []int{bucketOf(id)}, func(head headDoc) []string {
+	return r.update(ctx, []int{bucketOf(id)}, func(head *headDoc) []string {
 		rec := Record{Rev: r.tick(head.Rev), Name: name, AddedAt: r.now().Unix()}
 		if secret != "" {
 			rec.Secret = r.box.Seal(r.sealName(id), []byte(secret))
@@ -33,7 +33,7 @@ func (r *Registry) Remove(ctx context.Context, id string) (SyncResult, error) {
 	if id == "" {
 		return SyncResult{}, errors.New("tenantreg: empty tenant id")
 	}
-	return r.update(ctx, []int{bucketOf(id)}, func(head headDoc) []string {
+	return r.update(ctx, []int{bucketOf(id)}, func(head *headDoc) []string {
 		r.keep(id, Record{Rev: r.tick(head.Rev), RemovedAt: r.now().Unix()})
 		return []string{id}
 	})

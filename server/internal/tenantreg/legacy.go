@@ -36,7 +36,7 @@ func (r *Registry) migrateLegacy(ctx context.Context) (SyncResult, error) {
 	if err := json.Unmarshal([]byte(raw), &doc); err != nil || doc.V != 1 {
 		return SyncResult{}, fmt.Errorf("tenantreg: the version 1 registry %s does not parse; fix or remove it by hand", r.legacyKey)
 	}
-	res, err := r.update(ctx, allBuckets(), func(head headDoc) []string {
+	res, err := r.update(ctx, allBuckets(), func(head *headDoc) []string {
 		var ids []string
 		for id, t := range doc.Tenants {
 			if _, ok := r.view[bucketOf(id)][id]; ok {

@@ -57,6 +57,10 @@ type headDoc struct {
 	V       int              `json:"v"`
 	Rev     int64            `json:"rev"`
 	Buckets map[string]int64 `json:"buckets"` // bucket in two hex digits -> its revision
+	// Recover says the registry was started empty because the store held
+	// none and no instance held any record: the tenants are to be
+	// recovered from upstream where it can list them.
+	Recover bool `json:"recover,omitempty"`
 }
 
 // bucketDoc holds the records of one bucket, tombstones included.

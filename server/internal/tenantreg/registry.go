@@ -37,6 +37,7 @@ type Registry struct {
 	clock   int64                      // the hybrid logical clock, Unix microseconds
 	live    int                        // live tenants in view
 	sweep   int                        // the next bucket Sync reads in turn
+	recover bool                       // the head last read asks for a recovery from upstream
 }
 
 // localLocks serialises registry writes of one process when the store

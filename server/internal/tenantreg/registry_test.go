@@ -274,7 +274,7 @@ func TestCorruptAndOlderBucketsAreRepaired(t *testing.T) {
 	d := newReg(fresh)
 	fresh.Set(ctx, d.bucketKey[3], "garbage", 0)
 	mustSync(t, d)
-	res, err = d.Init(ctx)
+	res, err = d.Init(ctx, false)
 	if err != nil || len(res.Unreadable) != 1 {
 		t.Fatalf("an unreadable bucket with nothing to repair it: %+v %v", res, err)
 	}
@@ -324,7 +324,7 @@ func TestInitStopsTheFullScan(t *testing.T) {
 	if res := mustSync(t, r); !res.HeadMissing {
 		t.Fatal("no head, but the sync did not say so")
 	}
-	if _, err := r.Init(context.Background()); err != nil {
+	if _, err := r.Init(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
 	before := store.gets.Load()
@@ -354,5 +354,91 @@ func TestConcurrentPutsAllLand(t *testing.T) {
 	mustSync(t, c)
 	if c.Len() != 90 {
 		t.Fatalf("%d of 90 concurrent puts landed", c.Len())
+	}
+}
+
+// A backup's records merge back where nothing newer is held, once; a
+// recovered record (revision 0) is newer than what is held.
+func TestImportMergesOnlyWhatIsNewer(t *testing.T) {
+	store := newFlushable()
+	ctx := context.Background()
+	a := newReg(store)
+	mustPut(t, a, "wwkept", "code-kept")
+	mustPut(t, a, "wwgone", "code-gone")
+	backup := a.All()
+	if _, err := a.Remove(ctx, "wwgone"); err != nil {
+		t.Fatal(err)
+	}
+	store.flush()
+	fresh := newReg(store)
+	var recs []Restored
+	for _, x := range backup {
+		plain, _ := a.Open(x.ID, x.Record)
+		recs = append(recs, Restored{ID: x.ID, Record: x.Record, Plain: plain})
+	}
+	n, _, err := fresh.Import(ctx, recs)
+	if err != nil || n != 2 {
+		t.Fatalf("import into an empty store: %d %v", n, err)
+	}
+	if n, _, _ := fresh.Import(ctx, recs); n != 0 {
+		t.Fatalf("the same import again took %d records", n)
+	}
+	// The instance that saw the removal holds the tombstone: its sync
+	// keeps the tenant removed, the backup's older record notwithstanding.
+	mustSync(t, a)
+	mustSync(t, fresh)
+	if rec, _ := fresh.Lookup("wwgone"); !rec.Removed() {
+		t.Fatal("an older backup brought back a removed tenant")
+	}
+	if secretOf(t, fresh, "wwkept") != "code-kept" {
+		t.Fatal("the imported secret does not open")
+	}
+	if n, _, _ := fresh.Import(ctx, []Restored{{ID: "wwgone"}}); n != 1 {
+		t.Fatal("a recovered record (revision 0) did not land over a tombstone")
+	}
+}
+
+func TestResealMovesSecretsToTheNewestKey(t *testing.T) {
+	store := newFlushable()
+	ctx := context.Background()
+	a := newReg(store)
+	mustPut(t, a, "wwcorp1", "code-1")
+	ring, _ := wechat.NewKeyRing([]byte("fedcba9876543210fedcba9876543210"), []byte("0123456789abcdef0123456789abcdef"))
+	b := New(store, ring, "", "suite:wwsuite")
+	mustSync(t, b)
+	n, _, err := b.Reseal(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("reseal: %d %v", n, err)
+	}
+	if n, _, _ := b.Reseal(ctx); n != 0 {
+		t.Fatalf("a second reseal changed %d", n)
+	}
+	newOnly, _ := wechat.NewSecretBox([]byte("fedcba9876543210fedcba9876543210"))
+	c := New(store, newOnly, "", "suite:wwsuite")
+	mustSync(t, c)
+	if secretOf(t, c, "wwcorp1") != "code-1" {
+		t.Fatal("after the reseal the old key is still needed")
+	}
+}
+
+// Init with recover asks every instance for a recovery until RecoverDone.
+func TestInitCanAskForARecovery(t *testing.T) {
+	store := newFlushable()
+	ctx := context.Background()
+	a, b := newReg(store), newReg(store)
+	if _, err := a.Init(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, b)
+	if !b.RecoverPending() {
+		t.Fatal("another instance does not see the recovery asked for")
+	}
+	mustPut(t, b, "wwx", "")
+	if err := b.RecoverDone(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, a)
+	if a.RecoverPending() || a.Len() != 1 {
+		t.Fatal("the recovery is still asked for after RecoverDone, or a write lost the tenant")
 	}
 }

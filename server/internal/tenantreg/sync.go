@@ -36,6 +36,7 @@ func (r *Registry) sync(ctx context.Context, all bool) (SyncResult, error) {
 	}
 	var cand []int
 	r.mu.Lock()
+	r.recover = head.Recover
 	sweep := map[int]bool{}
 	for range SweepPerSync {
 		sweep[r.sweep] = true
@@ -117,12 +118,37 @@ func (r *Registry) mergeBucket(b int, st stored, head headDoc, found bool, res *
 		r.applied[b] = head.rev(b)
 	}
 	r.headRev = max(r.headRev, head.Rev)
+	r.recover = head.Recover
 	return lacks
 }
 
 // Init writes an empty head if the store holds none, so that instances
 // stop looking through every bucket for a registry that has no tenants:
-// for a registry never written, or one that could not be recovered.
-func (r *Registry) Init(ctx context.Context) (SyncResult, error) {
-	return r.update(ctx, nil, nil)
+// for a registry never written, or one lost while no instance ran. With
+// recover, the head asks for the tenants to be recovered from upstream
+// (RecoverPending) until RecoverDone.
+func (r *Registry) Init(ctx context.Context, recover bool) (SyncResult, error) {
+	return r.update(ctx, nil, func(head *headDoc) []string {
+		if recover && head.Rev == 0 {
+			head.Recover = true
+		}
+		return nil
+	})
+}
+
+// RecoverPending reports whether the head this instance read last asks
+// for a recovery from upstream.
+func (r *Registry) RecoverPending() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.recover
+}
+
+// RecoverDone clears the head's request for a recovery.
+func (r *Registry) RecoverDone(ctx context.Context) error {
+	_, err := r.update(ctx, nil, func(head *headDoc) []string {
+		head.Recover = false
+		return nil
+	})
+	return err
 }

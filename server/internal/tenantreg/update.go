@@ -54,11 +54,12 @@ func (r *Registry) settle(bs []int, head headDoc) {
 		r.dirty[b] = false
 	}
 	r.headRev = max(r.headRev, head.Rev)
+	r.recover = head.Recover
 }
 
 // change mutates the view under r.mu, given the head as read under the
-// lock, and returns the tenants it changed.
-type change func(head headDoc) []string
+// lock (whose flags it may set), and returns the tenants it changed.
+type change func(head *headDoc) []string
 
 // update takes the registry's lock, reads the head and the buckets bs,
 // merges what they hold into memory (the newest record of each tenant
@@ -96,12 +97,14 @@ func (r *Registry) update(ctx context.Context, bs []int, ch change) (SyncResult,
 			}
 		}
 		own := map[string]bool{}
+		recoverFlag := head.Recover
 		if ch != nil {
-			for _, id := range ch(head) {
+			for _, id := range ch(&head) {
 				own[id] = true
 				res.Changed = append(res.Changed, id)
 			}
 		}
+		headChanged = headChanged || head.Recover != recoverFlag
 		now := r.now()
 		for _, b := range bs {
 			mem := r.view[b]
