@@ -108,14 +108,14 @@ func (h *held) bind(ctx context.Context) (context.Context, context.CancelFunc) {
 	return ctx, cancel
 }
 
-// write stores value under key only while the lease holds: through the
-// store's fence when the lease has one, otherwise after checking the
-// lease's known end.
-func (h *held) write(ctx context.Context, c Cache, key, value string, ttl time.Duration) error {
+// write stores value under key of c only while the lease holds: through
+// the store's fence when the lease has one and c is the lease's own store
+// (fenced), otherwise after checking the lease's known end.
+func (h *held) write(ctx context.Context, c Cache, fenced bool, key, value string, ttl time.Duration) error {
 	if !h.valid() {
 		return lock.ErrLost
 	}
-	if fl, ok := h.lease.(FencedLease); ok {
+	if fl, ok := h.lease.(FencedLease); ok && fenced {
 		err := fl.SetIfHeld(ctx, key, value, ttl)
 		if errors.Is(err, lock.ErrLost) {
 			h.markLost()

@@ -43,6 +43,14 @@ type Manager struct {
 type store struct {
 	cache  Cache
 	locker lock.Locker
+	// fenced: the locker is the cache's own, so a lease can fence a write
+	// to the cache (FencedLease). A lease of another store fences nothing
+	// of this one.
+	fenced bool
+	// state is where Sources keep state (FetchRequest.State); the cache
+	// unless WithStateCache named another, and then never fenced.
+	state       Cache
+	stateFenced bool
 }
 
 // New returns a Manager. With no options it keeps tokens in a MemoryCache,
@@ -77,22 +85,40 @@ func New(opts ...Option) *Manager {
 	return m
 }
 
-// SetCache swaps the shared store (and its Locker, if it has one) of a
-// running Manager. Tokens held in memory are kept and written to the new
-// store at their next re-check.
+// SetCache swaps the shared store (and its Locker, if it has one and no
+// WithLocker was given) of a running Manager. Tokens held in memory are
+// kept and written to the new store at their next re-check.
 func (m *Manager) SetCache(c Cache) { m.setStore(c, m.cfg.locker) }
 
 func (m *Manager) setStore(c Cache, l lock.Locker) {
+	fenced := false
 	if l == nil {
 		if cl, ok := c.(lock.Locker); ok {
-			l = cl
+			l, fenced = cl, true
 		} else {
 			l = processLocker
 			m.cfg.logger.Warn("wxtoken: the cache has no Locker; refreshes are serialised only within this process",
 				"cache", fmt.Sprintf("%T", c))
 		}
+	} else if cl, ok := c.(lock.Locker); ok && same(cl, l) {
+		fenced = true
 	}
-	m.store.Store(&store{cache: c, locker: l})
+	st := &store{cache: c, locker: l, fenced: fenced, state: c, stateFenced: fenced}
+	if m.cfg.state != nil && !same(m.cfg.state, c) {
+		st.state, st.stateFenced = m.cfg.state, false
+	}
+	m.store.Store(st)
+}
+
+// same reports whether a and b are one value; values of a type that
+// cannot be compared are not.
+func same(a, b any) (eq bool) {
+	defer func() {
+		if recover() != nil {
+			eq = false
+		}
+	}()
+	return a == b
 }
 
 // Register makes key serve the credential src fetches. Registering a second

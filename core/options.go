@@ -25,6 +25,7 @@ type config struct {
 	Settings
 	cache    Cache
 	locker   lock.Locker
+	state    Cache
 	logger   *slog.Logger
 	clock    Clock
 	observer Observer
@@ -42,6 +43,15 @@ func WithCache(c Cache) Option { return func(o *config) { o.cache = c } }
 
 // WithLocker sets the fleet-wide lock, overriding the one WithCache brings.
 func WithLocker(l lock.Locker) Option { return func(o *config) { o.locker = l } }
+
+// WithStateCache keeps the state Sources write (FetchRequest.State and
+// SetState: an authorizer's rotating refresh token, force_refresh
+// bookkeeping) in c instead of the Cache: a store that does not lose data,
+// when the Cache may (memcached, a Redis without persistence). The lock
+// stays the Cache's, so SetState then checks the lease's known end just
+// before writing rather than fencing in the store: a window of one round
+// trip, as memcached's own fence has.
+func WithStateCache(c Cache) Option { return func(o *config) { o.state = c } }
 
 // WithLogger sets the logger. Default: slog.Default(). Log lines carry
 // keys and identities, never secrets.

@@ -213,7 +213,7 @@ func (m *Manager) writeBack(ctx context.Context, e *entry, st *store, tok Token)
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.CacheTimeout)
 	defer cancel()
-	if err := h.write(wctx, st.cache, e.cacheKey, doc, cacheTTL(tok, m.now())); err != nil {
+	if err := h.write(wctx, st.cache, st.fenced, e.cacheKey, doc, cacheTTL(tok, m.now())); err != nil {
 		if !errors.Is(err, lock.ErrLost) {
 			m.cacheFailed(e, "set", err)
 		}

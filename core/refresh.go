@@ -331,7 +331,7 @@ func (m *Manager) publish(ctx context.Context, e *entry, st *store, tok Token, h
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.CacheTimeout)
 	defer cancel()
-	switch err := h.write(wctx, st.cache, e.cacheKey, doc, cacheTTL(tok, now)); {
+	switch err := h.write(wctx, st.cache, st.fenced, e.cacheKey, doc, cacheTTL(tok, now)); {
 	case errors.Is(err, lock.ErrLost):
 		m.observe(EventFenced, e.id, 0, nil)
 		m.cfg.logger.Warn("wxtoken: the refresh lock ran out before the token was published; not overwriting the shared token", "id", e.id, "generation", tok.Generation)

@@ -27,6 +27,36 @@ func (nopCloser) Close() error { return nil }
 // OpenCache turns a cache URL into a backend and the client to close when
 // done. Passwords in the URL never appear in its errors.
 func OpenCache(raw string) (core.Cache, io.Closer, error) {
+	st, err := openStore(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st.cache, st.closer, nil
+}
+
+// openedStore is a store opened from its URL, with what can tell whether
+// it keeps what it holds.
+type openedStore struct {
+	url    string // redacted
+	scheme string
+	cache  core.Cache
+	closer io.Closer
+	// redis is the client of a Redis store, whose persistence and
+	// eviction settings can be asked; nil otherwise.
+	redis redis.UniversalClient
+}
+
+func openStore(raw string) (*openedStore, error) {
+	cache, closer, err := openCache(raw)
+	if err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(raw)
+	rdb, _ := closer.(redis.UniversalClient)
+	return &openedStore{url: RedactURL(raw), scheme: u.Scheme, cache: cache, closer: closer, redis: rdb}, nil
+}
+
+func openCache(raw string) (core.Cache, io.Closer, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cache URL: cannot parse (%s)", RedactURL(raw))

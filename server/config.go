@@ -35,6 +35,19 @@ type Config struct {
 	// memory://. redis:// and redis+cluster:// URLs take go-redis client
 	// options as query parameters in snake case (?pool_size=4&read_timeout=1s).
 	Cache string `yaml:"cache"`
+	// State is where what upstream never gives twice is kept: suites' and
+	// components' tenant registries, permanent codes, refresh tokens and
+	// pushed tickets. A URL as for Cache; default the cache. It must keep
+	// what it holds: with suite or component apps, memcache:// is refused,
+	// and memory:// or a Redis without persistence or with an allkeys-*
+	// maxmemory-policy are refused unless AcceptVolatileState.
+	State string `yaml:"state"`
+	// AcceptVolatileState lets the server start on a state store that
+	// can lose data, for a demo or a test: the fleet re-publishes what
+	// its instances hold, but a store that loses its data while no
+	// instance runs loses the tenants with it (see wxtoken tenants
+	// export).
+	AcceptVolatileState bool `yaml:"accept_volatile_state"`
 	// Instance names this server on its status page. Default the host
 	// name.
 	Instance string `yaml:"instance"`
@@ -230,6 +243,9 @@ func (c *Config) Validate() error {
 	if len(c.Apps) == 0 {
 		errs = append(errs, errors.New("apps: none configured: list at least one app"))
 	}
+	if err := c.validateState(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(c.Clients) == 0 && !c.InsecureNoAuth {
 		errs = append(errs, errors.New("no clients: add client keys, or set insecure_no_auth (loopback only)"))
 	}
@@ -325,6 +341,25 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateState refuses state stores that cannot keep state, by their
+// URL alone (a Redis is judged at startup, by CheckState).
+func (c *Config) validateState() error {
+	if !c.needsDurableState() {
+		return nil
+	}
+	u := c.State
+	if u == "" {
+		u = c.Cache
+	}
+	switch {
+	case strings.HasPrefix(u, "memcache:"):
+		return fmt.Errorf("%s: memcached cannot be the state store of suite and component apps: it evicts items at will and deletes the item a refused SET was to replace, and with them permanent codes and refresh tokens upstream never gives again. Name a durable store (a Redis with persistence, etcd, file://) as state:", c.stateField())
+	case strings.HasPrefix(u, "memory:") && !c.AcceptVolatileState:
+		return fmt.Errorf("%s: memory:// loses every tenant's permanent code and refresh token when the process ends. Name a durable store (file:///var/lib/wxtoken, etcd, a Redis with persistence), or set accept_volatile_state: true for a demo or a test", c.stateField())
+	}
+	return nil
 }
 
 // account names the upstream credential an app stands for, empty when

@@ -21,6 +21,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,18 +47,19 @@ type Server struct {
 	mgr   *core.Manager
 	cache core.Cache
 	// state is where what upstream never gives twice is kept: tenant
-	// registries, refresh tokens, pushed tickets. The cache, for now.
-	state   core.Cache
-	closer  io.Closer
-	apps    map[string]*app
-	order   []*app
-	creds   map[string]credential // Manager identity -> app and credential kind, for metrics
-	clients *clients
-	metrics *metrics
-	stats   *stats
-	log     *slog.Logger
-	handler http.Handler
-	started time.Time
+	// registries, refresh tokens, pushed tickets (Config.State).
+	state      core.Cache
+	stateStore *openedStore
+	closer     io.Closer
+	apps       map[string]*app
+	order      []*app
+	creds      map[string]credential // Manager identity -> app and credential kind, for metrics
+	clients    *clients
+	metrics    *metrics
+	stats      *stats
+	log        *slog.Logger
+	handler    http.Handler
+	started    time.Time
 	// refusals rate-limits the warnings for refused client keys.
 	refusals logLimiter
 	// patterns are the routes served, as registered (for the API
@@ -134,11 +136,20 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cache, closer, err := OpenCache(cfg.Cache)
+	cacheStore, err := openStore(cfg.Cache)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, cache: cache, state: cache, closer: closer, apps: map[string]*app{}, creds: map[string]credential{}, clients: cl,
+	stateStore, closer := cacheStore, io.Closer(cacheStore.closer)
+	if cfg.State != "" && cfg.State != cfg.Cache {
+		if stateStore, err = openStore(cfg.State); err != nil {
+			cacheStore.closer.Close()
+			return nil, fmt.Errorf("state: %w", err)
+		}
+		closer = closers{cacheStore.closer, stateStore.closer}
+	}
+	cache := cacheStore.cache
+	s := &Server{cfg: cfg, cache: cache, state: stateStore.cache, stateStore: stateStore, closer: closer, apps: map[string]*app{}, creds: map[string]credential{}, clients: cl,
 		log: o.logger, started: time.Now(), stats: newStats()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.metrics = newMetrics(o.registry)
@@ -146,7 +157,8 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		closer.Close()
 		return nil, err
 	}
-	mopts := []core.Option{core.WithSettings(cfg.Settings), core.WithCache(cache), core.WithLogger(o.logger), core.WithObserver(s.observe)}
+	mopts := []core.Option{core.WithSettings(cfg.Settings), core.WithCache(cache), core.WithStateCache(s.state),
+		core.WithLogger(o.logger), core.WithObserver(s.observe)}
 	s.mgr = core.New(append(mopts, o.mgrOpts...)...)
 	for _, ac := range cfg.Apps {
 		if err := s.register(ac); err != nil {
@@ -260,6 +272,17 @@ func (s *Server) upstreamOptions() (wechatOpts, wecomOpts []wechat.Option) {
 		wecomOpts = append(wecomOpts, wechat.WithBaseURL(s.cfg.Upstream.WeCom))
 	}
 	return
+}
+
+// closers closes each in turn.
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var errs []error
+	for _, c := range cs {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // ServeHTTP implements http.Handler.

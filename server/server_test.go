@@ -58,6 +58,7 @@ func baseConfig(t *testing.T, sim *wxsim.Server) server.Config {
 	os.WriteFile(reportsFile, []byte(reportsKey+"\n"), 0o600)
 	var cfg server.Config
 	cfg.Listen = "127.0.0.1:0"
+	cfg.AcceptVolatileState = true // memory:// unless a test says otherwise
 	cfg.Upstream.WeChat, cfg.Upstream.WeCom = sim.URL, sim.URL
 	cfg.Clients = []server.ClientConfig{{Name: "billing", KeyEnv: "BILLING_KEY"}, {Name: "reports", KeyFile: reportsFile}}
 	cfg.Apps = []server.AppConfig{
@@ -594,6 +595,18 @@ func TestConfigRefusals(t *testing.T) {
 			c.Apps = append(c.Apps, server.AppConfig{ID: "op", Kind: "component", AppID: "wxcomp", SecretEnv: "SHOP_SECRET",
 				Callback: &server.CallbackConfig{TokenEnv: "CB_TOKEN", AESKeyEnv: "CB_AES"}})
 		},
+		"memcached as the state store": func(c *server.Config) {
+			c.Cache = "memcache://127.0.0.1:1"
+			c.Apps = append(c.Apps, server.AppConfig{ID: "isv", Kind: "suite", SuiteID: "wwsuite", SecretEnv: "SHOP_SECRET"})
+		},
+		"memcached named as state": func(c *server.Config) {
+			c.State = "memcache://127.0.0.1:1"
+			c.Apps = append(c.Apps, server.AppConfig{ID: "isv", Kind: "suite", SuiteID: "wwsuite", SecretEnv: "SHOP_SECRET"})
+		},
+		"memory state not accepted": func(c *server.Config) {
+			c.AcceptVolatileState = false
+			c.Apps = append(c.Apps, server.AppConfig{ID: "isv", Kind: "suite", SuiteID: "wwsuite", SecretEnv: "SHOP_SECRET"})
+		},
 		"tenant key ring, a repeat": func(c *server.Config) {
 			t.Setenv("TENANT_KEY_TWICE", os.Getenv("TENANT_KEY")+"\n"+os.Getenv("TENANT_KEY"))
 			c.TenantKeyEnv = "TENANT_KEY_TWICE"
@@ -629,6 +642,9 @@ func TestConfigRefusals(t *testing.T) {
 		"tenant key not 32 bytes":         "tenant key 1 of 1: want 32 bytes in base64",
 		"tenant key ring, one bad":        "tenant key 2 of 2: want 32 bytes in base64",
 		"tenant key ring, a repeat":       "tenant key: wechat: secret box key 2 is a repeat",
+		"memcached as the state store":    "cache (also the state store: set state: to keep tenants elsewhere): memcached cannot be the state store",
+		"memcached named as state":        "state: memcached cannot be the state store",
+		"memory state not accepted":       "memory:// loses every tenant's permanent code",
 	}
 	if len(cases) < 25 {
 		t.Fatalf("%d broken configs; the table keeps at least 25", len(cases))

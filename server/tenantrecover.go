@@ -149,6 +149,10 @@ func (s *Server) autoRecover(ctx context.Context, a *app) {
 	if err := a.tenants.RecoverDone(rctx); err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Warn("wxtoken: recording the recovery", "app", a.ID, "err", err)
 	}
-	s.log.Warn("wxtoken: the tenant registry was missing with no instance holding it; authorizers recovered from the Open Platform",
+	logf := s.log.Info // a new deployment: nothing to recover
+	if rep.Added > 0 || rep.RefreshTokens > 0 {
+		logf = s.log.Warn
+	}
+	logf("wxtoken: the tenant registry was missing with no instance holding it; authorizers recovered from the Open Platform",
 		"app", a.ID, "listed", rep.Listed, "added", rep.Added, "refresh_tokens", rep.RefreshTokens, "without_refresh_token", len(rep.NoRefreshToken))
 }

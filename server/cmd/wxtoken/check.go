@@ -70,6 +70,16 @@ func runCheck(ctx context.Context, w io.Writer, f checkFlags) error {
 	} else {
 		fmt.Fprintf(tw, "cache\t%s\tok\n", server.RedactURL(cfg.Cache))
 	}
+	d, err := srv.CheckState(ctx)
+	switch {
+	case err != nil:
+		failed = true
+		fmt.Fprintf(tw, "state\t%s\tFAILED: %v\n", d.Store, err)
+	case d.Verdict == server.Durable:
+		fmt.Fprintf(tw, "state\t%s\tok: %s\n", d.Store, d.Detail)
+	default:
+		fmt.Fprintf(tw, "state\t%s\t%s: %s\n", d.Store, d.Verdict, d.Detail)
+	}
 	if f.upstream {
 		// On an empty in-memory cache every app asks upstream itself.
 		cfg.Cache = "memory://"

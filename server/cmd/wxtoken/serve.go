@@ -109,6 +109,24 @@ func newLogger(format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("log format %q: want text or json", format)
 }
 
+// checkStateAtStart refuses to serve on a state store known to lose
+// data (server.CheckState), and says once when it cannot tell. A store
+// that does not answer yet is not refused: the fleet may start before it.
+func checkStateAtStart(ctx context.Context, srv *server.Server, logger *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	d, err := srv.CheckState(ctx)
+	switch {
+	case err != nil:
+		return err
+	case d.Verdict == server.Unknown:
+		logger.Warn("wxtoken: cannot tell whether the state store keeps what it holds", "store", d.Store, "detail", d.Detail)
+	case d.Verdict == server.Volatile:
+		logger.Warn("wxtoken: the state store can lose data (accepted by accept_volatile_state)", "store", d.Store, "detail", d.Detail)
+	}
+	return nil
+}
+
 // requestTimeout is the config's request_timeout, or its default.
 func requestTimeout(cfg server.Config) time.Duration {
 	if cfg.RequestTimeout > 0 {
@@ -136,6 +154,9 @@ func runServe(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	defer srv.Close()
+	if err := checkStateAtStart(ctx, srv, logger); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
