@@ -1,6 +1,7 @@
 package core
 
 import (
+	"hash/fnv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,10 +29,15 @@ type entry struct {
 	// one last tried to refresh a usable token; no new attempt before then.
 	busyUntil atomic.Int64
 
+	// keys is how many keys are registered for it (under Manager.mu).
+	keys int
+
 	mu           sync.Mutex
-	heldErr      error     // last refresh failure, returned until heldUntil
-	heldUntil    time.Time //
-	lastDegraded time.Time // last fetch made without the fleet lock
+	timer        *time.Timer // Run's: the next refresh due (nil until Run arms it)
+	gone         bool        // unregistered: never armed again
+	heldErr      error       // last refresh failure, returned until heldUntil
+	heldUntil    time.Time   //
+	lastDegraded time.Time   // last fetch made without the fleet lock
 }
 
 func (m *Manager) newEntry(key, id string, src Source) *entry {
@@ -60,7 +66,8 @@ type snapshot struct {
 	tok     Token
 	fresh   int64 // before this: fresh
 	usable  int64 // before this: stale (served, refresh in background); after: wait
-	recheck int64 // re-read the shared cache from here on
+	recheck int64 // re-read the shared cache from here on, in the background
+	confirm int64 // from here on, re-read the shared cache before serving
 }
 
 // newSnapshot judges tok as of checked, when it was last confirmed against
@@ -87,6 +94,13 @@ func (m *Manager) newSnapshot(tok Token, checked time.Time) *snapshot {
 			usable = exp.Add(-min(margin, life/50, liveGuard))
 		}
 	}
+	if tok.RenewAt.IsZero() && usable.After(fresh) {
+		// Spread: tokens issued together (a fleet's cold start, a store
+		// that lost every token) are refreshed over the window, not at
+		// once. The point depends on the token alone, so every node
+		// agrees on it.
+		fresh = fresh.Add(time.Duration(float64(usable.Sub(fresh)) * spread(tok.Value)))
+	}
 	if fresh.After(usable) {
 		fresh = usable
 	}
@@ -95,21 +109,43 @@ func (m *Manager) newSnapshot(tok Token, checked time.Time) *snapshot {
 		fresh:   fresh.UnixNano(),
 		usable:  usable.UnixNano(),
 		recheck: checked.Add(m.cfg.LocalTTL).UnixNano(),
+		confirm: checked.Add(confirmAfter * m.cfg.LocalTTL).UnixNano(),
 	}
 }
+
+// maxSpread is how far into the refresh-ahead window a token's refresh
+// may be put off: the rest of the window is left for the refresh.
+const maxSpread = 0.8
+
+// spread returns, for a token value, a fraction in [0, maxSpread).
+func spread(value string) float64 {
+	h := fnv.New64a()
+	h.Write([]byte(value))
+	return float64(h.Sum64()%1_000_000) / 1_000_000 * maxSpread
+}
+
+// confirmAfter is, in local TTLs, how long a token not confirmed against
+// the shared cache is served without reading it first. Another node may
+// have replaced it since, and the old token dies 5 minutes after its
+// replacement; a local TTL is at most a minute.
+const confirmAfter = 2
 
 func (s *snapshot) isFresh(now time.Time) bool  { return s != nil && now.UnixNano() < s.fresh }
 func (s *snapshot) isUsable(now time.Time) bool { return s != nil && now.UnixNano() < s.usable }
 
 // install makes s the L1 snapshot unless L1 already holds a token of a
-// higher generation (a slow re-check must not undo a refresh).
-func (e *entry) install(s *snapshot) {
+// higher generation (a slow re-check must not undo a refresh), and
+// reschedules Run's refresh of e when the token's stale time moved.
+func (m *Manager) install(e *entry, s *snapshot) {
 	for {
 		cur := e.snap.Load()
 		if cur != nil && cur.tok.Generation > s.tok.Generation {
 			return
 		}
 		if e.snap.CompareAndSwap(cur, s) {
+			if cur == nil || cur.fresh != s.fresh {
+				m.schedule(e)
+			}
 			return
 		}
 	}

@@ -26,11 +26,19 @@ type Manager struct {
 	store atomic.Pointer[store]
 
 	mu    sync.Mutex                        // serialises Register
-	names atomic.Pointer[map[string]*entry] // key -> entry, copied on write
-	byID  map[string]*entry
+	names      *names            // key -> entry
+	byID       map[string]*entry // identity -> entry
+	dependents map[string]int    // key -> how many registered keys' Sources depend on it
+	dependsOn  map[string]string // key -> the key its Source depends on
 
 	flights singleflight.Group
-	wake    chan struct{}
+
+	runs    int         // Run calls running (under mu)
+	running atomic.Bool // runs > 0: timers are armed
+	// storeFailed is when a shared-cache operation last failed (Unix ns,
+	// wall clock): while it is recent, a token not confirmed for a while
+	// is served without waiting for a read that would likely fail too.
+	storeFailed atomic.Int64
 
 	ctx    context.Context // ends at Close; parent of all background work
 	cancel context.CancelFunc
@@ -73,10 +81,9 @@ func New(opts ...Option) *Manager {
 	for _, f := range fixes {
 		cfg.logger.Warn("wxtoken: setting adjusted: " + f)
 	}
-	m := &Manager{cfg: cfg, byID: make(map[string]*entry), wake: make(chan struct{}, 1)}
+	m := &Manager{cfg: cfg, byID: make(map[string]*entry), dependents: map[string]int{}, dependsOn: map[string]string{}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	names := make(map[string]*entry)
-	m.names.Store(&names)
+	m.names = newNames()
 	c := cfg.cache
 	if c == nil {
 		c = NewMemoryCache()
@@ -133,11 +140,10 @@ func (m *Manager) Register(key string, src Source) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	old := *m.names.Load()
-	if _, dup := old[key]; dup {
+	if m.names.get(key) != nil {
 		return fmt.Errorf("core: Register: key %q already registered", key)
 	}
-	id, err := m.identity(key, src, old)
+	id, err := m.identity(key, src)
 	if err != nil {
 		return fmt.Errorf("core: Register %q: %w", key, err)
 	}
@@ -146,16 +152,13 @@ func (m *Manager) Register(key string, src Source) error {
 		e = m.newEntry(key, id, src)
 		m.byID[id] = e
 	}
-	names := make(map[string]*entry, len(old)+1)
-	for k, v := range old {
-		names[k] = v
+	e.keys++
+	if d, ok := src.(Dependent); ok {
+		m.dependsOn[key] = d.DependsOn()
+		m.dependents[d.DependsOn()]++
 	}
-	names[key] = e
-	m.names.Store(&names)
-	select {
-	case m.wake <- struct{}{}:
-	default:
-	}
+	m.names.set(key, e)
+	m.schedule(e)
 	return nil
 }
 
@@ -168,38 +171,35 @@ func (m *Manager) Register(key string, src Source) error {
 func (m *Manager) Unregister(key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	old := *m.names.Load()
-	e, ok := old[key]
-	if !ok {
+	e := m.names.get(key)
+	if e == nil {
 		return unknownKey(key)
 	}
-	shared := false
-	for k, v := range old {
-		if k == key {
-			continue
-		}
-		if d, isDep := v.src.(Dependent); isDep && d.DependsOn() == key {
-			return fmt.Errorf("core: Unregister %q: %q depends on it; unregister that first", key, k)
-		}
-		shared = shared || v == e
-	}
-	names := make(map[string]*entry, len(old))
-	for k, v := range old {
-		if k != key {
-			names[k] = v
+	if n := m.dependents[key]; n > 0 {
+		for k, dep := range m.dependsOn {
+			if dep == key {
+				return fmt.Errorf("core: Unregister %q: %q (and %d more) depends on it; unregister that first", key, k, n-1)
+			}
 		}
 	}
-	if !shared {
+	m.names.set(key, nil)
+	if dep, ok := m.dependsOn[key]; ok {
+		delete(m.dependsOn, key)
+		if m.dependents[dep]--; m.dependents[dep] <= 0 {
+			delete(m.dependents, dep)
+		}
+	}
+	if e.keys--; e.keys == 0 {
 		delete(m.byID, e.id)
+		e.stopTimer()
 	}
-	m.names.Store(&names)
 	return nil
 }
 
-func (m *Manager) identity(key string, src Source, names map[string]*entry) (string, error) {
+func (m *Manager) identity(key string, src Source) (string, error) {
 	switch s := src.(type) {
 	case Dependent:
-		dep := names[s.DependsOn()]
+		dep := m.names.get(s.DependsOn())
 		if dep == nil {
 			return "", fmt.Errorf("depends on %q, which is not registered", s.DependsOn())
 		}
@@ -215,14 +215,7 @@ func (m *Manager) identity(key string, src Source, names map[string]*entry) (str
 }
 
 // Keys returns the registered keys, in no particular order.
-func (m *Manager) Keys() []string {
-	names := *m.names.Load()
-	keys := make([]string, 0, len(names))
-	for k := range names {
-		keys = append(keys, k)
-	}
-	return keys
-}
+func (m *Manager) Keys() []string { return m.names.keys() }
 
 // Identity returns the identity a key's credential is stored under.
 func (m *Manager) Identity(key string) (string, error) {
@@ -264,7 +257,7 @@ func (m *Manager) SourceStateKey(src Source, name string) (string, error) {
 	if _, ok := src.(Identified); !ok {
 		return "", errors.New("core: SourceStateKey: the Source has no identity (core.Identified); register it and use StateKey")
 	}
-	id, err := m.identity("", src, *m.names.Load())
+	id, err := m.identity("", src)
 	if err != nil {
 		return "", fmt.Errorf("core: SourceStateKey: %w", err)
 	}
@@ -272,7 +265,7 @@ func (m *Manager) SourceStateKey(src Source, name string) (string, error) {
 }
 
 func (m *Manager) lookup(key string) (*entry, error) {
-	if e := (*m.names.Load())[key]; e != nil {
+	if e := m.names.get(key); e != nil {
 		return e, nil
 	}
 	return nil, unknownKey(key)
@@ -288,6 +281,11 @@ func (m *Manager) Close() error {
 	m.closed = true
 	m.bgMu.Unlock()
 	m.cancel()
+	m.mu.Lock()
+	for _, e := range m.byID {
+		e.disarm()
+	}
+	m.mu.Unlock()
 	m.bg.Wait()
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 // replaces it; with no usable token, Token waits for a refresh, bounded by
 // ctx.
 func (m *Manager) Token(ctx context.Context, key string) (Token, error) {
-	e := (*m.names.Load())[key]
+	e := m.names.get(key)
 	if e == nil {
 		return Token{}, unknownKey(key)
 	}
@@ -31,6 +31,13 @@ func (m *Manager) Token(ctx context.Context, key string) (Token, error) {
 func (m *Manager) tokenSlow(ctx context.Context, e *entry) (Token, error) {
 	now := m.now()
 	s := e.snap.Load()
+	if s.isUsable(now) && now.UnixNano() >= s.confirm && !m.storeFailing() {
+		// Not confirmed against the shared cache for a while (the node was
+		// idle): another node may have replaced it long enough ago that it
+		// is dead by now. Read the store before serving it.
+		m.recheckNow(ctx, e)
+		now, s = m.now(), e.snap.Load()
+	}
 	switch {
 	case s.isFresh(now):
 		m.startRecheck(e)
@@ -141,6 +148,30 @@ func (m *Manager) startBackgroundRefresh(e *entry) {
 	}()
 }
 
+// recheckNow re-reads the shared cache for e, sharing the read with any
+// other caller doing the same, and waits for it within ctx.
+func (m *Manager) recheckNow(ctx context.Context, e *entry) {
+	ch := m.flights.DoChan("recheck\x00"+e.id, func() (any, error) {
+		if !m.begin() {
+			return nil, ErrClosed
+		}
+		defer m.bg.Done()
+		m.recheck(e)
+		return nil, nil
+	})
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
+// storeFailing reports whether a shared-cache operation failed within the
+// last local TTL.
+func (m *Manager) storeFailing() bool {
+	last := m.storeFailed.Load()
+	return last != 0 && time.Now().UnixNano()-last < int64(m.cfg.LocalTTL)
+}
+
 // startRecheck re-reads the shared cache in the background for a token that
 // is fresh in memory but has not been confirmed for the local TTL.
 func (m *Manager) startRecheck(e *entry) {
@@ -176,16 +207,16 @@ func (m *Manager) recheck(e *entry) {
 		if cur != nil && shared.Value != cur.tok.Value {
 			m.observe(EventAdopt, e.id, 0, nil)
 		}
-		e.install(m.newSnapshot(shared, now))
+		m.install(e, m.newSnapshot(shared, now))
 	case (err == nil || errors.Is(err, ErrNotFound)) && cur.isUsable(now):
 		if tok, ok := m.writeBack(ctx, e, st, cur.tok); ok {
-			e.install(m.newSnapshot(tok, m.now()))
+			m.install(e, m.newSnapshot(tok, m.now()))
 			return
 		}
-		e.install(m.newSnapshot(cur.tok, now))
+		m.install(e, m.newSnapshot(cur.tok, now))
 	case cur != nil:
 		// The cache is unreachable: keep serving L1, ask again later.
-		e.install(m.newSnapshot(cur.tok, now))
+		m.install(e, m.newSnapshot(cur.tok, now))
 	}
 }
 
@@ -248,6 +279,7 @@ func (m *Manager) cacheFailed(e *entry, op string, err error) {
 	if m.ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return // cut off by Close, not a failing cache
 	}
+	m.storeFailed.Store(time.Now().UnixNano())
 	m.observe(EventCacheError, e.id, 0, err)
 	m.cfg.logger.Warn("wxtoken: shared cache "+op+" failed", "id", e.id, "err", err)
 }

@@ -128,7 +128,7 @@ func (m *Manager) take(e *entry, tok Token, w want) (Token, bool) {
 	if cur == nil || cur.tok.Value != tok.Value {
 		m.observe(EventAdopt, e.id, 0, nil)
 	}
-	e.install(s)
+	m.install(e, s)
 	return tok, true
 }
 
@@ -339,7 +339,7 @@ func (m *Manager) publish(ctx context.Context, e *entry, st *store, tok Token, h
 	case err != nil:
 		m.cacheFailed(e, "set", err)
 	}
-	e.install(m.newSnapshot(tok, now))
+	m.install(e, m.newSnapshot(tok, now))
 	return tok
 }
 
@@ -350,7 +350,7 @@ func (m *Manager) publish(ctx context.Context, e *entry, st *store, tok Token, h
 // keeps the old one, so nothing ever writes it over a newer token.
 func (m *Manager) lostLease(ctx context.Context, e *entry, st *store, tok Token) Token {
 	if got, ok := m.writeBack(ctx, e, st, tok); ok {
-		e.install(m.newSnapshot(got, m.now()))
+		m.install(e, m.newSnapshot(got, m.now()))
 		return got
 	}
 	return tok
@@ -401,6 +401,6 @@ func (m *Manager) degradedRefresh(ctx context.Context, e *entry, st *store, w wa
 	} else {
 		tok.Generation = 1
 	}
-	e.install(m.newSnapshot(tok, m.now()))
+	m.install(e, m.newSnapshot(tok, m.now()))
 	return tok, nil
 }

@@ -6,67 +6,106 @@ import (
 	"time"
 )
 
-// runMinWait keeps Run from spinning while a refresh it started is still
-// in flight.
-const runMinWait = 50 * time.Millisecond
+// staleRetry is how soon Run looks again at a credential whose stale
+// token it could not replace yet (another node held the lock, the store
+// or upstream failed): a replacement installed meanwhile reschedules it.
+const staleRetry = time.Second
 
-// Run keeps every registered credential fresh with no traffic: it wakes
-// when a token turns stale (plus a little jitter, so the nodes of a fleet
-// do not all wake at once) or its re-check is due, and refreshes or
-// re-checks it in the background. It returns ctx's error when ctx ends, or
-// ErrClosed after Close. Every node may run it: the fleet lock makes sure
-// only one of them calls upstream.
+// Run keeps every registered credential fresh with no traffic: each
+// credential has a timer for when its token turns stale (a point spread
+// over the refresh-ahead window, see Settings.RefreshAhead, plus a little
+// jitter per node), and a refresh, or the adoption of the token another
+// node already fetched, starts then in the background. A credential
+// costs nothing between two of its refreshes, however many are
+// registered. It returns ctx's error when ctx ends, or ErrClosed after
+// Close. Every node may run it: the fleet lock makes sure only one of
+// them calls upstream. Concurrent calls share one schedule.
 func (m *Manager) Run(ctx context.Context) error {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-m.ctx.Done():
-			return ErrClosed
-		case <-m.wake:
-		case <-timer.C:
+	m.mu.Lock()
+	if m.runs++; m.runs == 1 {
+		m.running.Store(true)
+		for _, e := range m.byID {
+			m.schedule(e)
 		}
-		next := m.runOnce()
-		timer.Reset(max(next, runMinWait))
 	}
-}
-
-// runOnce starts the work that is due and returns how long to sleep.
-func (m *Manager) runOnce() time.Duration {
-	now := m.now()
-	sleep := m.cfg.LocalTTL
-	for _, e := range m.entries() {
-		s := e.snap.Load()
-		var due time.Time
-		switch {
-		case !s.isFresh(now):
-			m.startBackgroundRefresh(e)
-			continue
-		default:
-			ahead := max(time.Duration(s.usable-s.fresh), 0)
-			due = time.Unix(0, s.fresh).Add(time.Duration(rand.Int64N(int64(ahead)/5 + 1)))
-			if recheck := time.Unix(0, s.recheck); recheck.Before(due) {
-				due = recheck
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.runs--; m.runs == 0 {
+			m.running.Store(false)
+			for _, e := range m.byID {
+				e.disarm()
 			}
 		}
-		if d := due.Sub(now); d <= 0 {
-			m.startRecheck(e)
-		} else if d < sleep {
-			sleep = d
-		}
+	}()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-m.ctx.Done():
+		return ErrClosed
 	}
-	return sleep
 }
 
-// entries returns each credential once, however many keys share it.
-func (m *Manager) entries() []*entry {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]*entry, 0, len(m.byID))
-	for _, e := range m.byID {
-		out = append(out, e)
+// schedule arms e's timer for when its token turns stale (at once when it
+// has none, or none fresh), while Run runs.
+func (m *Manager) schedule(e *entry) {
+	if !m.running.Load() {
+		return
 	}
-	return out
+	var wait time.Duration
+	if s := e.snap.Load(); s != nil {
+		now := m.now().UnixNano()
+		jitter := max(s.usable-s.fresh, 0) / 10
+		wait = time.Duration(s.fresh - now + rand.Int64N(jitter+1))
+	}
+	e.arm(max(wait, 0), func() { m.due(e) })
+}
+
+// due runs when e's timer fires: a stale or missing token is refreshed in
+// the background, and looked at again staleRetry later unless the new
+// token reschedules it first.
+func (m *Manager) due(e *entry) {
+	if !m.running.Load() || m.ctx.Err() != nil {
+		return
+	}
+	if s := e.snap.Load(); s.isFresh(m.now()) {
+		m.schedule(e) // replaced meanwhile
+		return
+	}
+	e.arm(staleRetry, func() { m.due(e) })
+	m.startBackgroundRefresh(e)
+}
+
+// arm sets e's timer to run f after d, unless e was unregistered.
+func (e *entry) arm(d time.Duration, f func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.gone {
+		return
+	}
+	if e.timer == nil {
+		e.timer = time.AfterFunc(d, f)
+		return
+	}
+	e.timer.Reset(d)
+}
+
+// disarm stops e's timer.
+func (e *entry) disarm() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+}
+
+// stopTimer stops e's timer for good: e was unregistered.
+func (e *entry) stopTimer() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.gone = true
+	if e.timer != nil {
+		e.timer.Stop()
+	}
 }

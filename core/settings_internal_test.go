@@ -49,9 +49,11 @@ func TestAnySettingsKeepTheLifecycleSound(t *testing.T) {
 			}
 		}
 		e := m.newEntry("k", "id", nil)
-		e.install(m.newSnapshot(tok, now))
 		m.byID["id"] = e
-		m.runOnce() // must not panic, whatever the settings
+		m.running.Store(true)
+		m.install(e, m.newSnapshot(tok, now)) // schedules: must not panic, whatever the settings
+		m.schedule(e)
+		m.running.Store(false)
 		if err := m.cfg.Settings.Validate(); err != nil {
 			t.Fatalf("case %d: New kept settings Validate refuses: %v", i, err)
 		}

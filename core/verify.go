@@ -169,7 +169,7 @@ func (m *Manager) countCalls(ctx context.Context, e *entry, st *store, calls int
 // held the fleet lock. Calls made while the store was unreachable are not
 // in it.
 func (m *Manager) CallsToday(ctx context.Context, key string) (int, error) {
-	e := (*m.names.Load())[key]
+	e := m.names.get(key)
 	if e == nil {
 		return 0, unknownKey(key)
 	}

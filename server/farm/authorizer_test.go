@@ -244,12 +244,8 @@ func TestFarmAuthorizerRefreshTokenSurvivesAKilledRotation(t *testing.T) {
 	if len(issues) > ideal+2 || after == 0 {
 		t.Fatalf("refreshes: %d in four lifetimes, ideal %d plus the killed one (%d after the kill)", len(issues), ideal, after)
 	}
-	sealed, err := store0.Get(ctx, stateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := box.Open(stateKey, sealed)
-	if err != nil || string(rt) != sim.AuthorizerRefreshToken(comp, authz) {
+	rt, err := wechat.LoadRefreshToken(ctx, store0, box, stateKey)
+	if err != nil || rt.Token != sim.AuthorizerRefreshToken(comp, authz) {
 		t.Fatalf("rule: the refresh token is never lost: the store holds another than upstream's newest (%v)", err)
 	}
 	for i, m := range managers {
