@@ -25,7 +25,7 @@ type Manager struct {
 	cfg   config
 	store atomic.Pointer[store]
 
-	mu    sync.Mutex                        // serialises Register
+	mu         sync.Mutex        // serialises Register
 	names      *names            // key -> entry
 	byID       map[string]*entry // identity -> entry
 	dependents map[string]int    // key -> how many registered keys' Sources depend on it
