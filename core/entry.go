@@ -15,12 +15,10 @@ const liveGuard = 2 * time.Second
 // entry is one credential: every key registered for the same identity
 // shares it.
 type entry struct {
-	key         string // first key registered, for logs
-	id          string
-	cacheKey    string
-	lockKey     string
-	statePrefix string
-	src         Source
+	key      string // first key registered, for logs
+	id       string
+	cacheKey string
+	src      Source
 
 	snap       atomic.Pointer[snapshot] // L1: read without locks on every Token call
 	refreshing atomic.Bool              // a background refresh is running
@@ -32,21 +30,23 @@ type entry struct {
 	// keys is how many keys are registered for it (under Manager.mu).
 	keys int
 
+	// Run's schedule (under scheduler.mu): when e is due, its place in
+	// the schedule (-1: not in it), and whether it was unregistered.
+	dueAt     int64
+	heapIndex int
+	gone      bool
+
 	mu           sync.Mutex
-	timer        *time.Timer // Run's: the next refresh due (nil until Run arms it)
-	gone         bool        // unregistered: never armed again
-	heldErr      error       // last refresh failure, returned until heldUntil
-	heldUntil    time.Time   //
-	lastDegraded time.Time   // last fetch made without the fleet lock
+	heldErr      error     // last refresh failure, returned until heldUntil
+	heldUntil    time.Time //
+	lastDegraded time.Time // last fetch made without the fleet lock
 }
 
 func (m *Manager) newEntry(key, id string, src Source) *entry {
 	p := m.cfg.KeyPrefix
 	return &entry{
-		key: key, id: id, src: src,
-		cacheKey:    p + ":" + hashTag(id),
-		lockKey:     p + ":lock:" + hashTag(id),
-		statePrefix: m.statePrefix(id),
+		key: key, id: id, src: src, heapIndex: -1,
+		cacheKey: p + ":" + hashTag(id),
 	}
 }
 
@@ -54,6 +54,10 @@ func (m *Manager) newEntry(key, id string, src Source) *entry {
 // credential's value, lock and state keys live in one slot, so one script
 // can check the lock and write the value.
 func hashTag(id string) string { return "{" + id + "}" }
+
+// lockKey is the key of e's fleet lock (made when needed: a node may hold
+// a hundred thousand entries).
+func (m *Manager) lockKey(e *entry) string { return m.cfg.KeyPrefix + ":lock:" + hashTag(e.id) }
 
 // statePrefix is FetchRequest.StatePrefix of the credential with identity id.
 func (m *Manager) statePrefix(id string) string {

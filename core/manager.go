@@ -33,6 +33,10 @@ type Manager struct {
 
 	flights singleflight.Group
 
+	// slots bounds the background refreshes running at once.
+	slots chan struct{}
+
+	sched   *scheduler  // Run's
 	runs    int         // Run calls running (under mu)
 	running atomic.Bool // runs > 0: timers are armed
 	// storeFailed is when a shared-cache operation last failed (Unix ns,
@@ -61,6 +65,12 @@ type store struct {
 	stateFenced bool
 }
 
+// maxBackgroundRefreshes bounds the background refreshes of one Manager
+// running at once: a node starting with a hundred thousand credentials
+// adopts or fetches them this many at a time, not with a goroutine and a
+// connection each. Callers that wait for a token are not held by it.
+const maxBackgroundRefreshes = 64
+
 // New returns a Manager. With no options it keeps tokens in a MemoryCache,
 // which is right for a single process only. New never fails: settings that
 // cannot work are replaced by working ones, with one warning log each (see
@@ -81,7 +91,8 @@ func New(opts ...Option) *Manager {
 	for _, f := range fixes {
 		cfg.logger.Warn("wxtoken: setting adjusted: " + f)
 	}
-	m := &Manager{cfg: cfg, byID: make(map[string]*entry), dependents: map[string]int{}, dependsOn: map[string]string{}}
+	m := &Manager{cfg: cfg, byID: make(map[string]*entry), dependents: map[string]int{}, dependsOn: map[string]string{},
+		slots: make(chan struct{}, maxBackgroundRefreshes), sched: newScheduler()}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.names = newNames()
 	c := cfg.cache
@@ -191,7 +202,7 @@ func (m *Manager) Unregister(key string) error {
 	}
 	if e.keys--; e.keys == 0 {
 		delete(m.byID, e.id)
-		e.stopTimer()
+		m.sched.remove(e)
 	}
 	return nil
 }
@@ -245,7 +256,7 @@ func (m *Manager) StateKey(key, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return e.statePrefix + name, nil
+	return m.statePrefix(e.id) + name, nil
 }
 
 // SourceStateKey returns the key StateKey will return for src's state
@@ -281,11 +292,7 @@ func (m *Manager) Close() error {
 	m.closed = true
 	m.bgMu.Unlock()
 	m.cancel()
-	m.mu.Lock()
-	for _, e := range m.byID {
-		e.disarm()
-	}
-	m.mu.Unlock()
+	m.sched.clear()
 	m.bg.Wait()
 	return nil
 }

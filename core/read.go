@@ -127,49 +127,41 @@ func (m *Manager) awaitFlight(ctx context.Context, e *entry, w want) (Token, err
 }
 
 // startBackgroundRefresh starts one refresh of a stale token unless one is
-// running. The flag is set before the goroutine starts, so a burst of
-// callers starts one goroutine, not one each.
+// running, or as many run as the node allows (maxBackgroundRefreshes).
 func (m *Manager) startBackgroundRefresh(e *entry) {
+	select {
+	case m.slots <- struct{}{}:
+	default:
+		return // Run, or the next caller, asks again
+	}
+	if !m.refreshIn(e) {
+		<-m.slots
+	}
+}
+
+// refreshIn starts e's background refresh in a slot the caller took, and
+// reports whether it did (the refresh then frees the slot). The flag is
+// set before the goroutine starts, so a burst of callers starts one
+// goroutine, not one each.
+func (m *Manager) refreshIn(e *entry) bool {
 	if time.Now().UnixNano() < e.busyUntil.Load() {
-		return // another node is refreshing; ask again a lock poll later
+		return false // another node is refreshing; ask again a lock poll later
 	}
 	if !e.refreshing.CompareAndSwap(false, true) {
-		return
+		return false
 	}
 	if e.held(m.now()) != nil || !m.begin() {
 		e.refreshing.Store(false)
-		return
+		return false
 	}
 	go func() {
 		defer m.bg.Done()
+		defer func() { <-m.slots }()
 		defer e.refreshing.Store(false)
 		w := want{fresh: true}
 		m.flights.Do(w.flightKey(e.id), func() (any, error) { return m.refresh(e, w) })
 	}()
-}
-
-// recheckNow re-reads the shared cache for e, sharing the read with any
-// other caller doing the same, and waits for it within ctx.
-func (m *Manager) recheckNow(ctx context.Context, e *entry) {
-	ch := m.flights.DoChan("recheck\x00"+e.id, func() (any, error) {
-		if !m.begin() {
-			return nil, ErrClosed
-		}
-		defer m.bg.Done()
-		m.recheck(e)
-		return nil, nil
-	})
-	select {
-	case <-ch:
-	case <-ctx.Done():
-	}
-}
-
-// storeFailing reports whether a shared-cache operation failed within the
-// last local TTL.
-func (m *Manager) storeFailing() bool {
-	last := m.storeFailed.Load()
-	return last != 0 && time.Now().UnixNano()-last < int64(m.cfg.LocalTTL)
+	return true
 }
 
 // startRecheck re-reads the shared cache in the background for a token that
@@ -288,4 +280,28 @@ func (m *Manager) cacheFailed(e *entry, op string, err error) {
 // lifetime, never zero or negative (which a Cache reads as "forever").
 func cacheTTL(tok Token, now time.Time) time.Duration {
 	return max(tok.ExpiresAt.Sub(now), time.Second)
+}
+
+// recheckNow re-reads the shared cache for e, sharing the read with any
+// other caller doing the same, and waits for it within ctx.
+func (m *Manager) recheckNow(ctx context.Context, e *entry) {
+	ch := m.flights.DoChan("recheck\x00"+e.id, func() (any, error) {
+		if !m.begin() {
+			return nil, ErrClosed
+		}
+		defer m.bg.Done()
+		m.recheck(e)
+		return nil, nil
+	})
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
+// storeFailing reports whether a shared-cache operation failed within the
+// last local TTL.
+func (m *Manager) storeFailing() bool {
+	last := m.storeFailed.Load()
+	return last != 0 && time.Now().UnixNano()-last < int64(m.cfg.LocalTTL)
 }

@@ -235,7 +235,7 @@ func (m *Manager) tryLock(ctx context.Context, e *entry, st *store) (*held, erro
 	asked := time.Now()
 	lctx, cancel := context.WithTimeout(ctx, m.cfg.CacheTimeout)
 	defer cancel()
-	lease, err := st.locker.TryLock(lctx, e.lockKey, m.cfg.LockTTL)
+	lease, err := st.locker.TryLock(lctx, m.lockKey(e), m.cfg.LockTTL)
 	if err != nil {
 		return nil, err
 	}

@@ -14,10 +14,11 @@ import (
 // fetchRequest is what e's Source is given: its state in the shared
 // store, and, under a lease h, SetState fenced by it.
 func (m *Manager) fetchRequest(e *entry, st *store, w want, h *held) FetchRequest {
-	req := FetchRequest{ID: e.id, Rejected: w.reject, Deps: m, State: st.state, StatePrefix: e.statePrefix, Now: m.now}
+	prefix := m.statePrefix(e.id)
+	req := FetchRequest{ID: e.id, Rejected: w.reject, Deps: m, State: st.state, StatePrefix: prefix, Now: m.now}
 	if h != nil {
 		req.SetState = func(ctx context.Context, key, value string, ttl time.Duration) error {
-			if !strings.HasPrefix(key, e.statePrefix) {
+			if !strings.HasPrefix(key, prefix) {
 				return fmt.Errorf("core: SetState %q: outside the credential's StatePrefix", key)
 			}
 			return h.write(ctx, st.state, st.stateFenced, key, value, ttl)

@@ -51,7 +51,7 @@ func (l ledger) window(base time.Duration) time.Duration {
 	return min(w, maxVerifyWindow)
 }
 
-func ledgerKey(e *entry) string { return e.statePrefix + "invalidations" }
+func (m *Manager) ledgerKey(e *entry) string { return m.statePrefix(e.id) + "invalidations" }
 
 // readLedger returns today's ledger; a missing, corrupt or unreadable one
 // counts as empty.
@@ -69,7 +69,7 @@ func (m *Manager) loadLedger(ctx context.Context, e *entry, st *store, now time.
 	var l ledger
 	cctx, cancel := context.WithTimeout(ctx, m.cfg.CacheTimeout)
 	defer cancel()
-	raw, err := st.cache.Get(cctx, ledgerKey(e))
+	raw, err := st.cache.Get(cctx, m.ledgerKey(e))
 	if err == nil {
 		_ = json.Unmarshal([]byte(raw), &l)
 	} else if errors.Is(err, ErrNotFound) {
@@ -85,7 +85,7 @@ func (m *Manager) writeLedger(ctx context.Context, e *entry, st *store, l ledger
 	b, _ := json.Marshal(l)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.CacheTimeout)
 	defer cancel()
-	if err := st.cache.Set(cctx, ledgerKey(e), string(b), 48*time.Hour); err != nil {
+	if err := st.cache.Set(cctx, m.ledgerKey(e), string(b), 48*time.Hour); err != nil {
 		m.cacheFailed(e, "set ledger", err)
 	}
 }

@@ -127,7 +127,9 @@ func (s *Server) observe(e core.Event) {
 	case core.EventFetch:
 		s.metrics.upstream.WithLabelValues(appID, cred, outcome(e.Err)).Inc()
 		s.metrics.refresh.WithLabelValues(appID, cred).Observe(e.Duration.Seconds())
-		s.stats.fetched(e.ID, e.Err, time.Now())
+		if cred != "tenant" { // the status page shows apps; tenants are many
+			s.stats.fetched(e.ID, e.Err, time.Now())
+		}
 	case core.EventLockWait:
 		s.metrics.lockWait.WithLabelValues(appID).Observe(e.Duration.Seconds())
 	case core.EventCacheError:
@@ -177,6 +179,14 @@ func (s *Server) appOf(id string) (string, string) {
 	s.credsMu.RUnlock()
 	if ok {
 		return c.app, c.kind
+	}
+	if _, parent, dep := strings.Cut(id, "@"); dep {
+		s.credsMu.RLock()
+		c, ok = s.creds[parent]
+		s.credsMu.RUnlock()
+		if a := s.apps[c.app]; ok && a != nil && hasTenants(a.Kind) {
+			return c.app, "tenant"
+		}
 	}
 	return "unknown", strings.SplitN(id, ":", 2)[0]
 }

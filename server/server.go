@@ -68,6 +68,9 @@ type Server struct {
 	// box seals tenants' secrets (nil without suite or component apps).
 	box     *wechat.SecretBox
 	credsMu sync.RWMutex
+	// The Sources' upstream options, made once.
+	optsOnce              sync.Once
+	wechatOpts, wecomOpts []wechat.Option
 	// bg counts goroutines the server started (refreshes after a pushed
 	// ticket, recoveries); Close ends ctx and waits for them.
 	bg     sync.WaitGroup
@@ -248,6 +251,9 @@ func (s *Server) registerCred(a *app, key, kind string, src core.Source) error {
 	if err := s.mgr.Register(key, src); err != nil {
 		return err
 	}
+	if kind == "tenant" {
+		return nil // named by its app's identity after the "@" (appOf): nothing kept per tenant
+	}
 	id, err := s.mgr.Identity(key)
 	if err != nil {
 		return err
@@ -261,6 +267,13 @@ func (s *Server) registerCred(a *app, key, kind string, src core.Source) error {
 }
 
 func (s *Server) upstreamOptions() (wechatOpts, wecomOpts []wechat.Option) {
+	s.optsOnce.Do(func() { s.wechatOpts, s.wecomOpts = s.buildUpstreamOptions() })
+	return s.wechatOpts, s.wecomOpts
+}
+
+// buildUpstreamOptions makes the Sources' options from the config: one
+// http.Client for all of them (tenants are many).
+func (s *Server) buildUpstreamOptions() (wechatOpts, wecomOpts []wechat.Option) {
 	if t := s.cfg.Upstream.Timeout; t > 0 {
 		hc := wechat.WithHTTPClient(&http.Client{Timeout: t})
 		wechatOpts, wecomOpts = append(wechatOpts, hc), append(wecomOpts, hc)
