@@ -27,6 +27,7 @@ type document struct {
 	ExpiresAt   json.Number `json:"expires_at"`
 	IssuedAt    json.Number `json:"issued_at,omitempty"`
 	RenewAt     json.Number `json:"renew_at,omitempty"`
+	RefreshAt   json.Number `json:"refresh_at,omitempty"`
 	Gen         uint64      `json:"gen,omitempty"`
 }
 
@@ -42,6 +43,9 @@ func EncodeToken(t Token) (string, error) {
 	}
 	if !t.RenewAt.IsZero() {
 		d.RenewAt = unixNumber(t.RenewAt)
+	}
+	if !t.RefreshAt.IsZero() {
+		d.RefreshAt = unixNumber(t.RefreshAt)
 	}
 	b, err := json.Marshal(d)
 	if err != nil {
@@ -78,6 +82,9 @@ func DecodeToken(s string) (Token, error) {
 	}
 	if t.RenewAt, err = parseUnix(d.RenewAt); err != nil {
 		return Token{}, fmt.Errorf("%w: renew_at %q", ErrCorrupt, d.RenewAt)
+	}
+	if t.RefreshAt, err = parseUnix(d.RefreshAt); err != nil {
+		return Token{}, fmt.Errorf("%w: refresh_at %q", ErrCorrupt, d.RefreshAt)
 	}
 	return t, nil
 }

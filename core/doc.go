@@ -23,10 +23,14 @@
 //     refresh, bounded by their context.
 //
 // The margins are capped relative to the lifetime the token actually got:
-// refresh-ahead at most half of it, the expiry margin at most a tenth. The
-// in-memory copy is re-read from the shared Cache at least every local TTL
-// (default 30 s, well under the 5 minutes WeChat keeps a replaced token
-// alive), so no node serves a replaced token for long.
+// refresh-ahead at most half of it, the expiry margin at most a tenth. A
+// token's stale phase starts at a point spread over the refresh-ahead
+// window by its value (at most 80% into it), so tokens fetched together
+// are not refreshed together. A token in use is re-read from the shared
+// Cache in the background at most every local TTL (default 30 s, well
+// under the 5 minutes WeChat keeps a replaced token alive), and one not
+// confirmed for two local TTLs is read before it is served, so no node
+// serves a replaced token for long, and an idle one costs nothing.
 //
 // A refresh adopts a token another node already published when there is
 // one; otherwise it takes the fleet lock, reads the shared Cache again (the

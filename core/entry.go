@@ -105,6 +105,9 @@ func (m *Manager) newSnapshot(tok Token, checked time.Time) *snapshot {
 		// agrees on it.
 		fresh = fresh.Add(time.Duration(float64(usable.Sub(fresh)) * spread(tok.Value)))
 	}
+	if !tok.RefreshAt.IsZero() && tok.RenewAt.IsZero() {
+		fresh = tok.RefreshAt // a cold start's spread (see coldStart)
+	}
 	if fresh.After(usable) {
 		fresh = usable
 	}

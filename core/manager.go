@@ -37,6 +37,7 @@ type Manager struct {
 	slots chan struct{}
 
 	sched   *scheduler  // Run's
+	cold    coldStart   // tells a cold start of many credentials
 	runs    int         // Run calls running (under mu)
 	running atomic.Bool // runs > 0: timers are armed
 	// storeFailed is when a shared-cache operation last failed (Unix ns,

@@ -59,6 +59,8 @@ func (m *Manager) refreshHeld(ctx context.Context, e *entry, st *store, w want, 
 	// Double-check: the previous holder may have published just before
 	// releasing the lock.
 	shared, err := m.readShared(ctx, e, st)
+	// Nothing anywhere: this fetch is part of a cold start.
+	cold := errors.Is(err, ErrNotFound) && e.snap.Load() == nil && w.ordinary()
 	if err == nil {
 		if tok, ok := m.take(e, shared, w); ok {
 			return tok, nil
@@ -100,6 +102,9 @@ func (m *Manager) refreshHeld(ctx context.Context, e *entry, st *store, w want, 
 	tok.Generation = cur.Generation + 1
 	if tok.Value == cur.Value {
 		tok.Generation = cur.Generation // upstream answered the live token again
+	}
+	if cold {
+		m.cold.spread(&tok, m.cfg.RefreshAhead, m.cfg.ExpiryMargin)
 	}
 	return m.publish(ctx, e, st, tok, h), nil
 }

@@ -44,16 +44,20 @@ const MaxLocalTTL = time.Minute
 type Settings struct {
 	// KeyPrefix starts every cache and lock key. Default "wxtoken".
 	KeyPrefix string `yaml:"key_prefix"`
-	// RefreshAhead: how long before expiry a token counts as stale
-	// (served, with one refresh started in the background). Capped at half
+	// RefreshAhead: how long before expiry the refresh window of a token
+	// opens. Each token turns stale (served, with one refresh started in
+	// the background) at a point in the first 80% of the window up to the
+	// expiry margin, chosen by its value: the same on every node, and
+	// spread over the window for tokens fetched together. Capped at half
 	// the token's lifetime. Must exceed ExpiryMargin.
 	RefreshAhead time.Duration `yaml:"refresh_ahead"`
 	// ExpiryMargin: how long before expiry a token is no longer served and
 	// callers wait for a refresh. Capped at a tenth of the token's
 	// lifetime.
 	ExpiryMargin time.Duration `yaml:"expiry_margin"`
-	// LocalTTL: how often the in-memory copy is re-checked against the
-	// shared cache. At most MaxLocalTTL.
+	// LocalTTL: how often at most a token in use is re-checked against the
+	// shared cache, in the background; one not confirmed for twice as long
+	// is re-read before it is served. At most MaxLocalTTL.
 	LocalTTL time.Duration `yaml:"local_ttl"`
 	// LockTTL: the lease of the refresh lock. The holder extends it while
 	// its upstream call runs, so a dead holder is outlived after LockTTL.

@@ -40,3 +40,49 @@ func TestRefreshesOfTokensIssuedTogetherAreSpread(t *testing.T) {
 		}
 	}
 }
+
+// In a cold start of many credentials, the tokens after the first
+// coldBurst get a RefreshAt spread between a quarter of the lifetime and
+// the refresh window; a node's first few fetches, and live tokens, none.
+func TestColdStartSpreadsTheNextRefreshes(t *testing.T) {
+	var c coldStart
+	now := time.Now()
+	var buckets [5]int
+	for i := range 5000 {
+		tok := Token{Value: "t", IssuedAt: now, ExpiresAt: now.Add(2 * time.Hour)}
+		c.spread(&tok, DefaultRefreshAhead, DefaultExpiryMargin)
+		if i < coldBurst {
+			if !tok.RefreshAt.IsZero() {
+				t.Fatalf("fetch %d of a burst got a RefreshAt", i)
+			}
+			continue
+		}
+		off := tok.RefreshAt.Sub(now)
+		// From 7.5 min (a sixteenth) to 110 min + 80% of the 9-minute window.
+		lo, hi := 7*time.Minute+30*time.Second, 110*time.Minute+432*time.Second
+		if off < lo || off > hi {
+			t.Fatalf("RefreshAt %v after issue, want within [%v, %v]", off, lo, hi)
+		}
+		buckets[int((off-lo)*5/(hi-lo))]++
+	}
+	for i, b := range buckets {
+		if b < 4900/5*8/10 {
+			t.Fatalf("fifth %d of the span holds %d of 4900: %v", i, b, buckets)
+		}
+	}
+	live := Token{Value: "t", IssuedAt: now, ExpiresAt: now.Add(2 * time.Hour), RenewAt: now.Add(2 * time.Hour)}
+	c.spread(&live, DefaultRefreshAhead, DefaultExpiryMargin)
+	if !live.RefreshAt.IsZero() {
+		t.Fatal("a live token (no new one before RenewAt) got a RefreshAt")
+	}
+	m := New(WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	defer m.Close()
+	tok := Token{Value: "t", IssuedAt: now, ExpiresAt: now.Add(2 * time.Hour), RefreshAt: now.Add(40 * time.Minute)}
+	if s := m.newSnapshot(tok, now); s.fresh != tok.RefreshAt.UnixNano() {
+		t.Fatal("a token's RefreshAt does not end its fresh phase")
+	}
+	doc, _ := EncodeToken(tok)
+	if back, err := DecodeToken(doc); err != nil || !back.RefreshAt.Equal(tok.RefreshAt.Truncate(time.Millisecond)) {
+		t.Fatalf("refresh_at does not survive the cache document: %s, %v", doc, err)
+	}
+}

@@ -16,6 +16,13 @@ type Token struct {
 	// until then (WeCom gettoken, stable_token in normal mode) set it, and
 	// the Manager asks again no sooner, fleet-wide.
 	RenewAt time.Time
+	// RefreshAt, when set, is when the fleet refreshes this token, in place
+	// of the point its refresh-ahead window gives: the Manager sets it on
+	// tokens fetched in a cold start of many credentials at once (a new
+	// fleet, one that lost every token), spread over about one refresh
+	// cycle, so that their next refreshes do not all come together. It is
+	// ignored on a token with RenewAt (nothing new can be had before).
+	RefreshAt time.Time
 	// Generation orders the tokens of one credential across the fleet: a
 	// token published under the fleet lock gets the generation it replaced
 	// plus one. Which of two tokens is newer is decided by it, never by a

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/backoff"
 	"github.com/wxtoken/wxtoken/server/internal/tenantreg"
 	"github.com/wxtoken/wxtoken/wechat"
@@ -157,7 +158,8 @@ func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (strin
 	// The state keys are named before the authorizer is registered here:
 	// registering it first, a registry sync running meanwhile (which
 	// does not list it yet) could unregister it between the two steps.
-	src := a.authorizerSource(id)
+	registered := a.authorizerSource(id)
+	src := registered
 	if src == nil {
 		src = s.tenantSource(a, id, "").(*wechat.AuthorizerSource)
 		a.adopt(id, src) // registered with what it holds
@@ -166,20 +168,35 @@ func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (strin
 	if err != nil {
 		return "store_error", http.StatusServiceUnavailable, err
 	}
+	saveRefreshToken := func() error {
+		if registered == nil {
+			return src.SaveRefreshToken(ctx, s.state, stateKey, auth.RefreshToken)
+		}
+		// Served already (authorized again): the new chain replaces the
+		// old under the authorizer's fleet lock, so that no rotation of
+		// the old one in flight lands after it.
+		key, _ := a.registered(id)
+		return s.mgr.UpdateState(ctx, key, func(ctx context.Context, req core.FetchRequest) error {
+			_, err := src.Restore(ctx, req, wechat.StoredRefreshToken{Token: auth.RefreshToken}, true)
+			return err
+		})
+	}
 	// Each attempt writes all three (the same values again): the state
-	// before the registry entry that makes the fleet serve the tenant.
+	// before the registry entry that makes the fleet serve the tenant. The
+	// Source holds the refresh token and the registry the record from the
+	// first attempt on, so a store that stays down past the retries gets
+	// both back at the next sync.
 	var res tenantreg.SyncResult
 	err = retryStore(ctx, func() error {
-		if err := src.SaveRefreshToken(ctx, s.state, stateKey, auth.RefreshToken); err != nil {
-			return err
-		}
+		rtErr := saveRefreshToken()
 		s.seedFirstToken(ctx, a, src, auth.AccessToken)
+		var err error
 		res, err = a.tenants.Put(ctx, id, "", "")
-		return err
+		return errors.Join(rtErr, err)
 	})
 	s.afterSync(ctx, a, res)
 	if err != nil {
-		s.log.Error("wxtoken: an authorizer could not be recorded; it must authorize again", "app", a.ID, "tenant", id, "err", err)
+		s.log.Error("wxtoken: an authorizer could not be recorded in the state store; this instance holds it and keeps trying", "app", a.ID, "tenant", id, "err", err)
 		return "store_error", http.StatusServiceUnavailable, err
 	}
 	s.log.Info("wxtoken: tenant added", "app", a.ID, "tenant", id)
@@ -187,13 +204,13 @@ func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (strin
 }
 
 // removeTenant records that a tenant left (a tombstone in the registry,
-// which every instance follows) and drops it here. An authorizer's
-// refresh token goes with it.
+// which every instance follows) and drops it here; each instance that
+// served an authorizer deletes its refresh token as it applies the
+// tombstone (reconcile).
 func (s *Server) removeTenant(ctx context.Context, a *app, id string) (string, int, error) {
 	if id == "" {
 		return "malformed", http.StatusBadRequest, errors.New("the event names no tenant")
 	}
-	reg, had := a.registeredSources()[id]
 	var res tenantreg.SyncResult
 	err := retryStore(ctx, func() (err error) {
 		res, err = a.tenants.Remove(ctx, id)
@@ -202,11 +219,6 @@ func (s *Server) removeTenant(ctx context.Context, a *app, id string) (string, i
 	s.afterSync(ctx, a, res)
 	if err != nil {
 		return "store_error", http.StatusServiceUnavailable, err
-	}
-	if had && a.Kind == KindComponent {
-		if key, err := s.mgr.SourceStateKey(reg.src, wechat.RefreshTokenState); err == nil {
-			_ = s.state.Remove(ctx, key) // spent upstream; only a secret less kept
-		}
 	}
 	s.log.Info("wxtoken: tenant removed", "app", a.ID, "tenant", id)
 	return "ok", 0, nil

@@ -69,9 +69,14 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 var zeroEvents = []core.EventKind{core.EventSpurious, core.EventVerified, core.EventDegraded, core.EventCacheError, core.EventBudget}
 
 // startApp creates the zero series of app id.
-func (m *metrics) startApp(id string) {
+func (m *metrics) startApp(id, kind string) {
 	for _, k := range zeroEvents {
 		m.events.WithLabelValues(id, k.String())
+	}
+	if hasTenants(kind) {
+		for _, what := range []string{"tenant", "refresh_token", "pushed_ticket"} {
+			m.republished.WithLabelValues(id, what)
+		}
 	}
 }
 

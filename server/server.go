@@ -99,11 +99,15 @@ type app struct {
 	tenantMu   sync.Mutex
 	tenantSet  map[string]tenantReg   // tenant id -> its registration here
 	adopted    map[string]core.Source // tenant id -> the Source to register for it next
+	retry      []string               // tenants whose registration failed, for the next sync
 	missMu     sync.Mutex             // one re-read for unknown tenants at a time
 	missRead   time.Time              // the last one
 	unreadable logLimiter             // for the error about unparsable registry documents
 	recovered  atomic.Int64           // when an automatic recovery was last tried (Unix ns)
 	recovering atomic.Bool            // one is running
+	// republishing: a startRepublish pass runs; republishWanted: run one
+	// (more).
+	republishing, republishWanted atomic.Bool
 }
 
 // Option configures a Server.
@@ -234,7 +238,7 @@ func (s *Server) register(ac AppConfig) error {
 	}
 	s.apps[ac.ID] = a
 	s.order = append(s.order, a)
-	s.metrics.startApp(ac.ID)
+	s.metrics.startApp(ac.ID, ac.Kind)
 	return nil
 }
 

@@ -239,12 +239,16 @@ func TestTenantFarm(t *testing.T) {
 	cycle := life - cfg.RefreshAhead + time.Duration(float64(cfg.RefreshAhead-cfg.ExpiryMargin)*0.4) // the spread's mean point
 	ideal := float64(n) * ran.Seconds() / cycle.Seconds()
 	perSecond := make([]int, int(ran/time.Second)+1)
-	worst := 0 // the most fetches of one tenant within one lifetime
+	worst := 0 // the most fetches of one tenant within one lifetime, after its first refresh
+	// (a cold start refreshes its tokens once early, to spread them: see core's coldStart)
 	for i := range n {
 		issued := sim.Issues("corp:" + farmCorp(i) + "@suite:" + farmSuite)
 		for j, at := range issued {
 			if at.After(runStart) && at.Sub(runStart) < ran {
 				perSecond[int(at.Sub(runStart)/time.Second)]++
+			}
+			if j == 0 {
+				continue
 			}
 			k := j
 			for k+1 < len(issued) && issued[k+1].Sub(at) < life {
@@ -255,8 +259,24 @@ func TestTenantFarm(t *testing.T) {
 	}
 	peak := slices.Max(perSecond)
 	mean := float64(refreshes) / max(ran.Seconds(), 1)
-	t.Logf("traffic %v: %d business calls, %d failed; %d corp token refreshes (ideal about %.0f), %.1f a second on average, %d at the busiest second",
-		ran.Round(time.Second), calls.Load(), failed.Load(), refreshes, ideal, mean, peak)
+	// Per ten seconds: a one-second peak on this machine is as often a
+	// catch-up after a pause of the process (GC of a 2 GB heap, the two
+	// cores busy) as a herd.
+	var tens []int
+	for i, c := range perSecond {
+		if i%10 == 0 {
+			tens = append(tens, 0)
+		}
+		tens[len(tens)-1] += c
+	}
+	peak10 := slices.Max(append(tens, 0))
+	t.Logf("corp token refreshes per ten seconds: %v", tens)
+	idealText := fmt.Sprintf("ideal about %.0f", ideal)
+	if ran < life {
+		idealText = "a run shorter than a lifetime: refreshes come as the first tokens turn stale"
+	}
+	t.Logf("traffic %v: %d business calls, %d failed; %d corp token refreshes (%s), %.1f a second on average, %d at the busiest second",
+		ran.Round(time.Second), calls.Load(), failed.Load(), refreshes, idealText, mean, peak)
 	t.Logf("the most upstream fetches of one tenant within one lifetime: %d", worst)
 	t.Logf("memory: %.0f bytes of heap per tenant per node (the fleet's heap grew %d MB for %d nodes, the simulator's tokens and connection pools included)",
 		perTenant, (heapFleet-heap0)>>20, len(nodes))
@@ -270,8 +290,12 @@ func TestTenantFarm(t *testing.T) {
 	if worst > 2 {
 		t.Errorf("a tenant's token was fetched %d times within one lifetime", worst)
 	}
-	if runFor >= 2*life && float64(peak) > 6*mean+10 {
-		t.Errorf("refreshes herd: %d in the busiest second against %.1f on average", peak, mean)
+	// The first refreshes after a cold start come within the spread of
+	// the refresh-ahead window (80% of it, to the margin): no ten seconds
+	// may hold much more than that window's share.
+	spreadWindow := time.Duration(float64(cfg.RefreshAhead-cfg.ExpiryMargin) * 0.8)
+	if bound := 2*float64(n)*(10*time.Second).Seconds()/spreadWindow.Seconds() + 20; runFor >= 2*life && float64(peak10) > bound {
+		t.Errorf("refreshes herd: %d in the busiest ten seconds, more than twice the spread window's share (%.0f)", peak10, bound/2)
 	}
 	if n >= 20000 && perTenant > 2048 { // below, each node's fixed cost (its connection pool) dominates
 		t.Errorf("%.0f bytes of heap per tenant per node, want at most 2 KiB", perTenant)

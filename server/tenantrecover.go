@@ -67,7 +67,8 @@ func (s *Server) recoverAuthorizers(ctx context.Context, a *app, replace bool) (
 			continue
 		}
 		if !known || rec.Removed() {
-			add = append(add, tenantreg.Restored{ID: l.AppID, Record: tenantreg.Record{AddedAt: l.AuthorizedAt.Unix()}})
+			add = append(add, tenantreg.Restored{ID: l.AppID, Record: tenantreg.Record{AddedAt: l.AuthorizedAt.Unix()},
+				AuthorizedAt: l.AuthorizedAt.Unix()})
 		}
 		if l.RefreshToken != "" {
 			tokens[l.AppID] = wechat.StoredRefreshToken{Token: l.RefreshToken}

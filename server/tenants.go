@@ -115,6 +115,7 @@ func (s *Server) syncTenants(ctx context.Context, a *app, all bool) error {
 		sync = a.tenants.SyncAll
 	}
 	res, err := sync(ctx)
+	res.Changed = append(res.Changed, a.takeRetries()...)
 	s.afterSync(ctx, a, res)
 	return err
 }
@@ -136,7 +137,7 @@ func (s *Server) afterSync(ctx context.Context, a *app, res tenantreg.SyncResult
 			"app", a.ID, "keys", strings.Join(res.Unreadable, " "))
 	}
 	if res.Repaired > 0 || (res.HeadMissing && a.tenants.Len() > 0) {
-		s.republishState(ctx, a)
+		s.startRepublish(a)
 	}
 	if res.HeadMissing && a.tenants.Len() == 0 {
 		s.noRegistry(ctx, a)
@@ -175,9 +176,18 @@ func (s *Server) reconcile(a *app, ids []string) {
 		rec, known := a.tenants.Lookup(id)
 		reg, have := a.tenantSet[id]
 		if !known || rec.Removed() {
+			delete(a.adopted, id)
 			if have {
+				if _, isAuthorizer := reg.src.(*wechat.AuthorizerSource); isAuthorizer {
+					// Spent upstream: only a secret less kept. Every
+					// instance that served it does this.
+					if key, err := s.mgr.StateKey(reg.key, wechat.RefreshTokenState); err == nil {
+						_ = s.state.Remove(context.Background(), key)
+					}
+				}
 				if err := s.mgr.Unregister(reg.key); err != nil {
 					s.log.Warn("wxtoken: unregistering a removed tenant", "app", a.ID, "tenant", id, "err", err)
+					a.retry = append(a.retry, id)
 				}
 				delete(a.tenantSet, id)
 			}
@@ -186,6 +196,7 @@ func (s *Server) reconcile(a *app, ids []string) {
 		secret, err := a.tenants.Open(id, rec)
 		if err != nil {
 			s.log.Warn("wxtoken: a tenant's secret does not open (is every instance on the same tenant key?)", "app", a.ID, "tenant", id, "err", err)
+			a.retry = append(a.retry, id)
 			continue
 		}
 		digest := secretDigest(secret)
@@ -197,6 +208,7 @@ func (s *Server) reconcile(a *app, ids []string) {
 		if have {
 			if err := s.mgr.Unregister(reg.key); err != nil {
 				s.log.Warn("wxtoken: replacing a tenant", "app", a.ID, "tenant", id, "err", err)
+				a.retry = append(a.retry, id)
 				continue
 			}
 			delete(a.tenantSet, id)
@@ -208,6 +220,7 @@ func (s *Server) reconcile(a *app, ids []string) {
 		key := tenantKey(a, id)
 		if err := s.registerCred(a, key, "tenant", src); err != nil {
 			s.log.Warn("wxtoken: registering a tenant", "app", a.ID, "tenant", id, "err", err)
+			a.retry = append(a.retry, id)
 			continue
 		}
 		a.tenantSet[id] = tenantReg{key: key, rev: rec.Rev, digest: digest, src: src}
@@ -286,6 +299,16 @@ func (a *app) registered(id string) (string, bool) {
 	defer a.tenantMu.Unlock()
 	reg, ok := a.tenantSet[id]
 	return reg.key, ok
+}
+
+// takeRetries returns, and forgets, the tenants whose registration here
+// failed at the last reconcile: each sync tries them again.
+func (a *app) takeRetries() []string {
+	a.tenantMu.Lock()
+	defer a.tenantMu.Unlock()
+	ids := a.retry
+	a.retry = nil
+	return ids
 }
 
 // adopt makes src the Source a reconcile registers for tenant id next:

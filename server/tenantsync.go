@@ -47,14 +47,19 @@ func (s *Server) followTenants(ctx context.Context, a *app) {
 	}
 }
 
-// syncOnce runs one sync of a's registry, bounded by the sync interval.
+// syncOnce runs one sync of a's registry. It is given longer than the
+// sync interval: a sync that repairs a registry the store lost rewrites
+// every bucket.
 func (s *Server) syncOnce(ctx context.Context, a *app, all bool) {
-	sctx, cancel := context.WithTimeout(ctx, TenantSyncInterval)
+	sctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
 	if err := s.syncTenants(sctx, a, all); err != nil && ctx.Err() == nil {
 		s.log.Warn("wxtoken: reading the tenant registry", "app", a.ID, "err", err)
 	}
 }
+
+// syncTimeout bounds one sync of a registry.
+const syncTimeout = 30 * time.Second
 
 // watchRegistry watches a's registry head, if the state store tells
 // writes; a nil channel otherwise. stop is never nil.

@@ -18,6 +18,14 @@ func (s *AuthorizerSource) hold(key string, st refreshState) {
 	}
 }
 
+// holdNew makes st the link this node holds for key, whatever it held: a
+// new chain (an authorization, a restored token) starts there.
+func (s *AuthorizerSource) holdNew(key string, st refreshState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.heldKey, s.held = key, st
+}
+
 // heldFor returns the link this node holds for key, if any.
 func (s *AuthorizerSource) heldFor(key string) (refreshState, bool) {
 	s.mu.Lock()

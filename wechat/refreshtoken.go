@@ -56,28 +56,38 @@ func nextSeq(prev int64) int64 { return max(time.Now().UnixMicro(), prev+1) }
 
 // SaveRefreshToken seals and stores an authorizer's refresh token under
 // key (core.Manager.StateKey of the authorizer, RefreshTokenState), as the
-// handler of an authorized notice does after QueryAuth: a new chain, whose
-// seq is now.
+// handler of an authorized notice does after QueryAuth: the first link of
+// a new chain, numbered after any link the store holds.
 func SaveRefreshToken(ctx context.Context, cache core.Cache, box *SecretBox, key, refreshToken string) error {
-	_, err := saveRefreshToken(ctx, cache, box, key, refreshToken)
-	return err
+	st := refreshState{V: 1, Seq: nextSeq(storedSeq(ctx, cache, key)), Sealed: box.Seal(key, []byte(refreshToken))}
+	return cache.Set(ctx, key, st.encode(), 0)
 }
 
-func saveRefreshToken(ctx context.Context, cache core.Cache, box *SecretBox, key, refreshToken string) (refreshState, error) {
-	st := refreshState{V: 1, Seq: nextSeq(0), Sealed: box.Seal(key, []byte(refreshToken))}
-	return st, cache.Set(ctx, key, st.encode(), 0)
-}
-
-// SaveRefreshToken is the package function SaveRefreshToken, and this
-// node holds the token from then on: if the store loses it before the
-// authorizer's first refresh, Republish writes it back.
-func (s *AuthorizerSource) SaveRefreshToken(ctx context.Context, cache core.Cache, key, refreshToken string) error {
-	st, err := saveRefreshToken(ctx, cache, s.box, key, refreshToken)
+// storedSeq returns the seq of the link stored under key, 0 when there is
+// none or it cannot be read.
+func storedSeq(ctx context.Context, cache core.Cache, key string) int64 {
+	raw, err := cache.Get(ctx, key)
 	if err != nil {
-		return err
+		return 0
 	}
-	s.hold(key, st)
-	return nil
+	st, err := decodeRefreshState(raw)
+	if err != nil {
+		return 0
+	}
+	return st.Seq
+}
+
+// SaveRefreshToken is the package function SaveRefreshToken for a new
+// authorizer (for one registered and served, use Restore with replace,
+// under its fleet lock), numbered after the links this node holds too; the
+// node holds the token from then on, even if the write fails: if the
+// store loses it before the authorizer's first refresh, Republish or that
+// refresh writes it back.
+func (s *AuthorizerSource) SaveRefreshToken(ctx context.Context, cache core.Cache, key, refreshToken string) error {
+	held, _ := s.heldFor(key)
+	st := refreshState{V: 1, Seq: nextSeq(max(storedSeq(ctx, cache, key), held.Seq)), Sealed: s.box.Seal(key, []byte(refreshToken))}
+	s.holdNew(key, st)
+	return cache.Set(ctx, key, st.encode(), 0)
 }
 
 // StoredRefreshToken is an authorizer's refresh token as the state store
@@ -128,24 +138,22 @@ func (s *AuthorizerSource) Restore(ctx context.Context, req core.FetchRequest, t
 	switch {
 	case err == nil:
 		stored, err = decodeRefreshState(raw)
-		if err == nil && !replace && t.Seq != 0 && stored.Seq >= t.Seq {
-			return false, nil
-		}
-		if err == nil && !replace && t.Seq == 0 {
-			return false, nil
+		if err == nil && !replace && (t.Seq == 0 || stored.Seq >= t.Seq) {
+			return false, nil // the store's chain goes on
 		}
 	case !errors.Is(err, core.ErrNotFound):
 		return false, err
 	}
+	held, _ := s.heldFor(key)
 	seq := t.Seq
 	if seq == 0 || replace {
-		seq = nextSeq(max(stored.Seq, t.Seq))
+		seq = nextSeq(max(stored.Seq, t.Seq, held.Seq))
 	}
 	st := refreshState{V: 1, Seq: seq, Sealed: s.box.Seal(key, []byte(t.Token))}
 	if err := req.SetState(ctx, key, st.encode(), 0); err != nil {
 		return false, err
 	}
-	s.hold(key, st)
+	s.holdNew(key, st)
 	return true, nil
 }
 

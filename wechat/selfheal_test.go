@@ -3,6 +3,7 @@ package wechat_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -221,5 +222,51 @@ func TestKeyRing(t *testing.T) {
 	}
 	if strings.Contains(ring.Seal("n", []byte("x")), base64.StdEncoding.EncodeToString(newKey)[:8]) {
 		t.Fatal("the key shows in a sealed value")
+	}
+}
+
+// A new authorization's refresh token is a new chain numbered after the
+// stored one, whatever the clocks: a node a minute fast that rotated the
+// old chain cannot write its link back over the new one. (Seen failing:
+// the new chain started at this node's clock, below the fast node's
+// link, and Republish restored the old token.)
+func TestANewChainFollowsAFastNodesLink(t *testing.T) {
+	sim, store, m, shop, key := authorizerSetup(t)
+	ctx := context.Background()
+	if _, err := m.Refresh(ctx, "shop"); err != nil { // shop now holds a rotated link
+		t.Fatal(err)
+	}
+	raw, _ := store.Get(ctx, key)
+	var st struct {
+		V      int    `json:"v"`
+		Seq    int64  `json:"seq"`
+		Sealed string `json:"sealed"`
+	}
+	json.Unmarshal([]byte(raw), &st)
+	st.Seq += int64(time.Minute / time.Microsecond) // written by a node a minute fast
+	b, _ := json.Marshal(st)
+	store.Set(ctx, key, string(b), 0)
+	if err := m.UpdateState(ctx, "shop", func(ctx context.Context, req core.FetchRequest) error {
+		_, err := shop.Republish(ctx, req) // shop now holds the fast node's link
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The account authorizes again, handled by another node.
+	other := wechat.AuthorizerToken("comp", compAppID, "wxauthorizer0001", newBox(t), wechat.WithBaseURL(sim.URL))
+	if err := other.SaveRefreshToken(ctx, store, key, "refreshtoken@@@new-chain"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.UpdateState(ctx, "shop", func(ctx context.Context, req core.FetchRequest) error {
+		done, err := shop.Republish(ctx, req)
+		if done {
+			t.Error("the old chain's link was written back over the new chain")
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedRefresh(t, store, key); got != "refreshtoken@@@new-chain" {
+		t.Fatalf("the store holds %q, want the new chain", got)
 	}
 }

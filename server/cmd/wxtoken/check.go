@@ -81,8 +81,9 @@ func runCheck(ctx context.Context, w io.Writer, f checkFlags) error {
 		fmt.Fprintf(tw, "state\t%s\t%s: %s\n", d.Store, d.Verdict, d.Detail)
 	}
 	if f.upstream {
-		// On an empty in-memory cache every app asks upstream itself.
-		cfg.Cache = "memory://"
+		// On an empty in-memory cache every app asks upstream itself; the
+		// state is this check's own, thrown away after.
+		cfg.Cache, cfg.State, cfg.AcceptVolatileState = "memory://", "memory://", true
 		up, err := server.New(cfg, quiet)
 		if err != nil {
 			return err

@@ -31,6 +31,10 @@ type Restored struct {
 	ID     string
 	Record Record // Secret is ignored: Plain is sealed here
 	Plain  string
+	// AuthorizedAt, for a record recovered from upstream, is when the
+	// tenant authorized (Unix seconds): a tombstone from then on, found
+	// under the lock, keeps it removed.
+	AuthorizedAt int64
 }
 
 // Import merges records under the lock: each lands only where the
@@ -56,6 +60,9 @@ func (r *Registry) Import(ctx context.Context, recs []Restored) (int, SyncResult
 		for _, x := range recs {
 			rec := x.Record
 			if rec.Rev == 0 {
+				if cur, ok := r.view[bucketOf(x.ID)][x.ID]; ok && cur.Removed() && cur.RemovedAt >= x.AuthorizedAt {
+					continue // removed since it authorized
+				}
 				rec.Rev = r.tick(head.Rev)
 			}
 			rec.Secret = ""

@@ -8,33 +8,61 @@ import (
 // Put adds a tenant, or replaces its record (a corp that installed
 // again): name and secret (sealed here; "" for none) under a revision
 // newer than any this instance has seen of it. The record is in this
-// instance's memory before it is written, so that if the write fails the
-// next sync re-publishes it.
+// instance's memory before the store is asked anything, so that if the
+// lock or the store fails (the caller sees the error), this instance
+// still serves the tenant and its next sync writes the record.
 func (r *Registry) Put(ctx context.Context, id, name, secret string) (SyncResult, error) {
 	if id == "" {
 		return SyncResult{}, errors.New("tenantreg: empty tenant id")
 	}
-	return r.update(ctx, []int{bucketOf(id)}, func(head *headDoc) []string {
-		rec := Record{Rev: r.tick(head.Rev), Name: name, AddedAt: r.now().Unix()}
-		if secret != "" {
-			rec.Secret = r.box.Seal(r.sealName(id), []byte(secret))
-		}
-		r.keep(id, rec)
-		return []string{id}
-	})
+	rec := Record{Name: name, AddedAt: r.now().Unix()}
+	if secret != "" {
+		rec.Secret = r.box.Seal(r.sealName(id), []byte(secret))
+	}
+	return r.change(ctx, id, rec)
 }
 
 // Remove records that a tenant left (a signed cancel_auth or
 // unauthorized, or an operator): a tombstone newer than any record of it
 // this instance has seen, so that no later sync, and no instance's
 // memory, brings it back. Removing a tenant never seen still writes the
-// tombstone.
+// tombstone. Like Put, it is in memory before the store is asked.
 func (r *Registry) Remove(ctx context.Context, id string) (SyncResult, error) {
 	if id == "" {
 		return SyncResult{}, errors.New("tenantreg: empty tenant id")
 	}
-	return r.update(ctx, []int{bucketOf(id)}, func(head *headDoc) []string {
-		r.keep(id, Record{Rev: r.tick(head.Rev), RemovedAt: r.now().Unix()})
+	return r.change(ctx, id, Record{RemovedAt: r.now().Unix()})
+}
+
+// change keeps rec as id's newest record in memory at once (its bucket
+// marked for repair), then writes it under the lock with a revision above
+// everything the store held: the change follows what it read there,
+// whatever the clocks say. A later change of id in this process, made
+// meanwhile, supersedes it.
+func (r *Registry) change(ctx context.Context, id string, rec Record) (SyncResult, error) {
+	b := bucketOf(id)
+	r.mu.Lock()
+	rec.Rev = r.tick(0)
+	r.keep(id, rec)
+	r.dirty[b] = true
+	mine := rec.Rev
+	r.pending[id] = mine
+	r.mu.Unlock()
+	res, err := r.update(ctx, []int{b}, func(head *headDoc) []string {
+		if r.pending[id] == mine {
+			delete(r.pending, id)
+			rec.Rev = r.tick(head.Rev)
+			r.keep(id, rec)
+		}
 		return []string{id}
 	})
+	r.mu.Lock()
+	if r.pending[id] == mine {
+		delete(r.pending, id) // the store failed: the next sync writes what memory holds
+	}
+	r.mu.Unlock()
+	if err != nil {
+		res.Changed = append(res.Changed, id) // served from memory meanwhile
+	}
+	return res, err
 }

@@ -20,38 +20,38 @@ type legacyDoc struct {
 	} `json:"tenants"`
 }
 
-// migrateLegacy moves a version 1 registry into buckets, once: its
-// records are written with new revisions (a record already in the
-// buckets is newer and stays), and the old document is removed after.
-// It reports no change when there is no old document.
-func (r *Registry) migrateLegacy(ctx context.Context) (SyncResult, error) {
+// readLegacy reads a version 1 registry; nil when there is none.
+func (r *Registry) readLegacy(ctx context.Context) (*legacyDoc, error) {
 	raw, err := r.store.Get(ctx, r.legacyKey)
 	if errors.Is(err, core.ErrNotFound) {
-		return SyncResult{}, nil
+		return nil, nil
 	}
 	if err != nil {
-		return SyncResult{}, err
+		return nil, err
 	}
 	var doc legacyDoc
 	if err := json.Unmarshal([]byte(raw), &doc); err != nil || doc.V != 1 {
-		return SyncResult{}, fmt.Errorf("tenantreg: the version 1 registry %s does not parse; fix or remove it by hand", r.legacyKey)
+		return nil, fmt.Errorf("tenantreg: the version 1 registry %s does not parse; fix or remove it by hand", r.legacyKey)
 	}
-	res, err := r.update(ctx, allBuckets(), func(head *headDoc) []string {
-		var ids []string
-		for id, t := range doc.Tenants {
-			if _, ok := r.view[bucketOf(id)][id]; ok {
-				continue // the buckets already hold it
-			}
-			r.keep(id, Record{Rev: r.tick(head.Rev), Name: t.Name, AddedAt: t.AddedAt, Secret: t.Secret})
-			ids = append(ids, id)
+	return &doc, nil
+}
+
+// mergeLegacy takes the records of a version 1 registry into memory with
+// new revisions, where memory holds none of the tenant (the buckets'
+// records are newer), and returns their ids. Called under the lock, with
+// r.mu held, when the store has no head: the first write of a version 2
+// registry, whichever comes first (a sync, an install), migrates it.
+func (r *Registry) mergeLegacy(doc *legacyDoc, head *headDoc) []string {
+	var ids []string
+	for id, t := range doc.Tenants {
+		if id == "" {
+			continue
 		}
-		return ids
-	})
-	if err != nil {
-		return res, err
+		if _, ok := r.view[bucketOf(id)][id]; ok {
+			continue
+		}
+		r.keep(id, Record{Rev: r.tick(head.Rev), Name: t.Name, AddedAt: t.AddedAt, Secret: t.Secret})
+		ids = append(ids, id)
 	}
-	if res.Changed == nil {
-		res.Changed = []string{}
-	}
-	return res, r.store.Remove(ctx, r.legacyKey)
+	return ids
 }

@@ -38,6 +38,7 @@ type Registry struct {
 	live    int                        // live tenants in view
 	sweep   int                        // the next bucket Sync reads in turn
 	recover bool                       // the head last read asks for a recovery from upstream
+	pending map[string]int64           // tenant -> the revision of its change this process has yet to write
 }
 
 // localLocks serialises registry writes of one process when the store
@@ -53,7 +54,7 @@ func New(store core.Cache, box *wechat.SecretBox, prefix, identity string) *Regi
 	}
 	tag := "{tenants:" + identity + "}" // one Redis Cluster slot: the lock fences every write
 	r := &Registry{store: store, box: box, now: time.Now,
-		legacyKey: prefix + ":" + tag, headKey: prefix + ":" + tag + ":head", lockKey: prefix + ":lock:" + tag}
+		pending: map[string]int64{}, legacyKey: prefix + ":" + tag, headKey: prefix + ":" + tag + ":head", lockKey: prefix + ":lock:" + tag}
 	for b := range Buckets {
 		r.bucketKey[b] = prefix + ":" + tag + ":b:" + bucketName(b)
 		r.view[b] = map[string]Record{}
@@ -157,5 +158,7 @@ var ErrLocked = errors.New("tenantreg: the registry lock is busy")
 // holder writes two documents.
 const lockWait = 10 * time.Second
 
-// lockTTL is the registry lock's lease.
-const lockTTL = 10 * time.Second
+// lockTTL is the registry lock's lease: long enough for the one write
+// that touches every bucket, a head rebuilt after a loss (257 reads and
+// as many writes).
+const lockTTL = 30 * time.Second

@@ -29,9 +29,11 @@ func (r *Registry) sync(ctx context.Context, all bool) (SyncResult, error) {
 		return SyncResult{}, err
 	}
 	if !found && corrupt == "" {
-		migrated, err := r.migrateLegacy(ctx)
-		if err != nil || migrated.Changed != nil {
-			return migrated, err
+		if legacy, err := r.readLegacy(ctx); err != nil || legacy != nil {
+			if err != nil {
+				return SyncResult{}, err
+			}
+			return r.update(ctx, nil, nil) // migrates it (see mergeLegacy)
 		}
 	}
 	var cand []int
@@ -104,6 +106,11 @@ func (r *Registry) mergeBucket(b int, st stored, head headDoc, found bool, res *
 		}
 	}
 	now := r.now()
+	for id, rec := range r.view[b] {
+		if rec.expired(now) {
+			delete(r.view[b], id) // kept long enough; the next write of the bucket drops it too
+		}
+	}
 	lacks := r.dirty[b] || head.rev(b) < r.applied[b] || (st.corrupt != "" && len(r.view[b]) > 0) ||
 		(!found && len(r.view[b]) > 0)
 	for id, rec := range r.view[b] {

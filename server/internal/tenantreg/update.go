@@ -2,6 +2,7 @@ package tenantreg
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 )
@@ -20,7 +21,7 @@ type SyncResult struct {
 	// that lost its data.
 	HeadMissing bool
 	// SetAside counts documents that did not parse and were copied to
-	// KEY:corrupt before being rewritten.
+	// KEY:corrupt:REVISION before being rewritten.
 	SetAside int
 	// Unreadable names the buckets that do not parse and that this
 	// instance holds nothing to repair with: left as they are.
@@ -75,9 +76,14 @@ func (r *Registry) update(ctx context.Context, bs []int, ch change) (SyncResult,
 			return err
 		}
 		res.HeadMissing = !found
+		var legacy *legacyDoc
 		if !found {
-			// The head names the buckets: rebuild it from all of them.
+			// The head names the buckets: rebuild it from all of them, and
+			// from a version 1 registry if one is there.
 			bs = allBuckets()
+			if legacy, err = r.readLegacy(ctx); err != nil {
+				return err
+			}
 		}
 		got := make(map[int]stored, len(bs))
 		for _, b := range bs {
@@ -97,6 +103,13 @@ func (r *Registry) update(ctx context.Context, bs []int, ch change) (SyncResult,
 			}
 		}
 		own := map[string]bool{}
+		if legacy != nil {
+			for _, id := range r.mergeLegacy(legacy, &head) {
+				own[id] = true
+				res.Changed = append(res.Changed, id)
+			}
+			headChanged = true
+		}
 		recoverFlag := head.Recover
 		if ch != nil {
 			for _, id := range ch(&head) {
@@ -140,7 +153,7 @@ func (r *Registry) update(ctx context.Context, bs []int, ch change) (SyncResult,
 				continue
 			}
 			if st.corrupt != "" {
-				writes = append(writes, out{key: r.bucketKey[b] + ":corrupt", value: st.corrupt})
+				writes = append(writes, out{key: fmt.Sprintf("%s:corrupt:%d", r.bucketKey[b], head.Buckets[bucketName(b)]), value: st.corrupt})
 				res.SetAside++
 			}
 			doc, err := encode(bucketDoc{V: formatVersion, Tenants: maps.Clone(mem)})
@@ -158,7 +171,7 @@ func (r *Registry) update(ctx context.Context, bs []int, ch change) (SyncResult,
 		head.Rev = r.tick(head.Rev)
 		r.mu.Unlock()
 		if corruptHead != "" {
-			writes = append(writes, out{key: r.headKey + ":corrupt", value: corruptHead})
+			writes = append(writes, out{key: fmt.Sprintf("%s:corrupt:%d", r.headKey, head.Rev), value: corruptHead})
 			res.SetAside++
 		}
 		for _, w := range writes {
@@ -174,6 +187,11 @@ func (r *Registry) update(ctx context.Context, bs []int, ch change) (SyncResult,
 			return err
 		}
 		r.settle(bs, head)
+		if legacy != nil {
+			// Migrated: a later loss of the head must not bring back what
+			// the version 1 document held then.
+			return r.store.Remove(ctx, r.legacyKey)
+		}
 		return nil
 	})
 	if err != nil {
