@@ -143,6 +143,10 @@ func (c *Config) stateField() string {
 	return "cache (also the state store: set state: to keep tenants elsewhere)"
 }
 
+// KeepsTenantState reports whether the config has suite or component
+// apps, whose state (tickets, tenants) upstream never gives twice.
+func (s *Server) KeepsTenantState() bool { return s.cfg.needsDurableState() }
+
 // ErrVolatileState is wrapped by CheckState's error for a state store
 // that loses what it holds, with apps that keep state and no
 // accept_volatile_state.

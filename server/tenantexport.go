@@ -167,14 +167,26 @@ func (s *Server) ImportTenants(ctx context.Context, appID string, x *TenantExpor
 		}
 		recs = append(recs, r)
 	}
-	n, res, err := a.tenants.Import(ctx, recs)
-	rep.Records = n
-	s.afterSync(ctx, a, res)
-	if err != nil {
-		return rep, err
-	}
-	rep.RefreshTokens, err = s.restoreRefreshTokens(ctx, a, refresh, false)
+	rep.Records, rep.RefreshTokens, err = s.restore(ctx, a, recs, refresh, false)
 	return rep, err
+}
+
+// restore merges records into a's registry, serves what changed, and
+// then writes the refresh tokens given (see restoreRefreshTokens). It
+// returns how many records and refresh tokens it took.
+func (s *Server) restore(ctx context.Context, a *app, recs []tenantreg.Restored, tokens map[string]wechat.StoredRefreshToken, replace bool) (int, int, error) {
+	n := 0
+	if len(recs) > 0 {
+		var res tenantreg.SyncResult
+		var err error
+		n, res, err = a.tenants.Import(ctx, recs)
+		s.afterSync(ctx, a, res)
+		if err != nil {
+			return n, 0, err
+		}
+	}
+	rts, err := s.restoreRefreshTokens(ctx, a, tokens, replace)
+	return n, rts, err
 }
 
 // restoreRefreshTokens writes the refresh tokens given for a's registered

@@ -76,15 +76,7 @@ func (s *Server) recoverAuthorizers(ctx context.Context, a *app, replace bool) (
 			rep.NoRefreshToken = append(rep.NoRefreshToken, l.AppID)
 		}
 	}
-	if len(add) > 0 {
-		n, res, err := a.tenants.Import(ctx, add)
-		rep.Added = n
-		s.afterSync(ctx, a, res)
-		if err != nil {
-			return rep, err
-		}
-	}
-	rep.RefreshTokens, err = s.restoreRefreshTokens(ctx, a, tokens, replace)
+	rep.Added, rep.RefreshTokens, err = s.restore(ctx, a, add, tokens, replace)
 	return rep, err
 }
 

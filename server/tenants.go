@@ -130,7 +130,7 @@ func (s *Server) afterSync(ctx context.Context, a *app, res tenantreg.SyncResult
 			"app", a.ID, "tenants", res.Repaired, "registry_head_missing", res.HeadMissing)
 	}
 	if res.SetAside > 0 {
-		s.log.Warn("wxtoken: tenant registry documents did not parse; kept aside under KEY:corrupt and rewritten", "app", a.ID, "documents", res.SetAside)
+		s.log.Warn("wxtoken: tenant registry documents did not parse; kept aside under KEY:corrupt:REVISION and rewritten", "app", a.ID, "documents", res.SetAside)
 	}
 	if len(res.Unreadable) > 0 && a.unreadable.allow(time.Now()) {
 		s.log.Error("wxtoken: tenant registry documents do not parse and no instance holds their tenants; fix or restore them (wxtoken tenants import)",

@@ -54,6 +54,25 @@ func componentCallback(t *testing.T, tickets *wechat.PushedTickets) (*httptest.S
 	return srv, events
 }
 
+// componentSetup registers a component as "comp" on a Manager over a
+// MemoryCache, with a callback the simulator pushes its tickets to; the
+// other notices arrive on events.
+func componentSetup(t *testing.T) (*wxsim.Server, *core.MemoryCache, *core.Manager, *wechat.ComponentSource, <-chan callback.Event) {
+	t.Helper()
+	sim := newSim(t)
+	sim.AddComponent(compAppID, compSecret)
+	store := core.NewMemoryCache()
+	m := newManager(t, core.WithCache(store))
+	tickets := wechat.NewComponentTickets(store, "", compAppID)
+	cb, events := componentCallback(t, tickets)
+	if err := sim.SetComponentCallback(compAppID, wxsim.Callback{URL: cb.URL, Token: compToken, EncodingAESKey: compAESKey}); err != nil {
+		t.Fatal(err)
+	}
+	comp := wechat.ComponentToken(compAppID, compSecret, tickets, wechat.WithBaseURL(sim.URL))
+	reg(t, m, "comp", comp)
+	return sim, store, m, comp, events
+}
+
 func newBox(t *testing.T) *wechat.SecretBox {
 	t.Helper()
 	box, err := wechat.NewSecretBox([]byte("0123456789abcdef0123456789abcdef"))
@@ -68,18 +87,8 @@ func newBox(t *testing.T) *wechat.SecretBox {
 // an authorizer whose refresh token rotates with every refresh and is
 // always the one upstream considers newest, sealed in the store.
 func TestOpenPlatformChain(t *testing.T) {
-	sim := newSim(t)
-	sim.AddComponent(compAppID, compSecret)
-	store := core.NewMemoryCache()
-	m := newManager(t, core.WithCache(store))
-	tickets := wechat.NewComponentTickets(store, "", compAppID)
-	cb, events := componentCallback(t, tickets)
-	if err := sim.SetComponentCallback(compAppID, wxsim.Callback{URL: cb.URL, Token: compToken, EncodingAESKey: compAESKey}); err != nil {
-		t.Fatal(err)
-	}
+	sim, store, m, comp, events := componentSetup(t)
 	base := wechat.WithBaseURL(sim.URL)
-	comp := wechat.ComponentToken(compAppID, compSecret, tickets, base)
-	reg(t, m, "comp", comp)
 	ctx := context.Background()
 
 	// No ticket: the first fetch asks for a push; the push lands and the

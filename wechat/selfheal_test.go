@@ -18,18 +18,8 @@ import (
 // token as "shop" on a Manager over store, its refresh token saved.
 func authorizerSetup(t *testing.T) (*wxsim.Server, *core.MemoryCache, *core.Manager, *wechat.AuthorizerSource, string) {
 	t.Helper()
-	sim := newSim(t)
-	sim.AddComponent(compAppID, compSecret)
-	store := core.NewMemoryCache()
-	m := newManager(t, core.WithCache(store))
-	tickets := wechat.NewComponentTickets(store, "", compAppID)
-	cb, events := componentCallback(t, tickets)
-	if err := sim.SetComponentCallback(compAppID, wxsim.Callback{URL: cb.URL, Token: compToken, EncodingAESKey: compAESKey}); err != nil {
-		t.Fatal(err)
-	}
+	sim, store, m, comp, events := componentSetup(t)
 	base := wechat.WithBaseURL(sim.URL)
-	comp := wechat.ComponentToken(compAppID, compSecret, tickets, base)
-	reg(t, m, "comp", comp)
 	ctx := context.Background()
 	if _, err := m.Token(ctx, "comp"); err != nil {
 		t.Fatal(err)

@@ -27,11 +27,15 @@ func newCheckCmd() *cobra.Command {
 		Short: "Validate a config, check its secrets and cache, and (with --upstream) each app's token",
 		Long: `Check a config before serving it: the config is validated as serve
 validates it (every mistake named), every secret and client key must be
-readable, and the cache must answer. With --upstream, each app's token is
-asked for once from upstream (one call per app against its daily quota),
-so a wrong secret or an egress IP missing from WeChat's whitelist (errcode
-40164) shows before the server goes live. Prints a table; exits 1 when
-anything failed.`,
+readable, and the cache must answer. The state store is judged (a Redis
+by its persistence and eviction settings): one that loses data fails the
+check when suite or component apps keep their tenants in it, unless
+accept_volatile_state is set. With --upstream, each app's token is asked
+for once from upstream (one call per app against its daily quota), so a
+wrong secret or an egress IP missing from WeChat's whitelist (errcode
+40164) shows before the server goes live; suite, component and corp apps
+are not asked (their tokens need the ticket upstream pushes to the
+callback). Prints a table; exits 1 when anything failed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCheck(cmd.Context(), cmd.OutOrStdout(), f)

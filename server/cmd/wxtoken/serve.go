@@ -119,6 +119,9 @@ func checkStateAtStart(ctx context.Context, srv *server.Server, logger *slog.Log
 	switch {
 	case err != nil:
 		return err
+	case !srv.KeepsTenantState():
+		// Only tokens and bookkeeping: a store that loses them costs a
+		// fetch each.
 	case d.Verdict == server.Unknown:
 		logger.Warn("wxtoken: cannot tell whether the state store keeps what it holds", "store", d.Store, "detail", d.Detail)
 	case d.Verdict == server.Volatile:

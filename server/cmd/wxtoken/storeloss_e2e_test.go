@@ -191,30 +191,25 @@ func (f *lossFleet) forceRefresh(t *testing.T, path string) {
 }
 
 // The shared store loses everything while two servers serve a corp and
-// an authorizer: the servers re-publish what they hold, keep serving both
-// tenants, list them again, and can still refresh both.
-func TestTenantsSurviveStoreFlush(t *testing.T) {
+// an authorizer (flushed, or restarted without persistence): the servers
+// re-publish what they hold, keep serving both tenants, list them again,
+// and can still refresh both.
+func TestTenantsSurviveStoreLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
-	f := newLossFleet(t)
-	f.flush(t)
-	f.healed(t, 15*time.Second)
-	f.forceRefresh(t, lossCorpPath)
-	f.forceRefresh(t, lossAuthzPath)
-}
-
-// The same through a restart of the store, which runs without
-// persistence.
-func TestTenantsSurviveStoreRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test skipped in -short mode")
+	for name, lose := range map[string]func(*lossFleet, *testing.T){
+		"Flush":   (*lossFleet).flush,
+		"Restart": (*lossFleet).restartStore,
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newLossFleet(t)
+			lose(f, t)
+			f.healed(t, 15*time.Second)
+			f.forceRefresh(t, lossCorpPath)
+			f.forceRefresh(t, lossAuthzPath)
+		})
 	}
-	f := newLossFleet(t)
-	f.restartStore(t)
-	f.healed(t, 15*time.Second)
-	f.forceRefresh(t, lossCorpPath)
-	f.forceRefresh(t, lossAuthzPath)
 }
 
 // The store and every instance restart: nothing holds the tenants any

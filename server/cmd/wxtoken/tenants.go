@@ -104,7 +104,9 @@ func newTenantsExportCmd() *cobra.Command {
 		Use:   "export",
 		Short: "Write a sealed backup of the tenants (to --out, or standard output)",
 		Long: `Write a sealed backup of an app's tenants: every registry record
-(removals included, so that an import never brings a removed tenant back),
+(removals included, so that an import does not bring back a tenant removed
+before the backup; the registry keeps a removal 30 days, so do not import
+a backup older than that),
 every corp's permanent code and every authorizer's refresh token. Secrets
 are sealed with the newest key of the tenant key ring and bound to the app
 and the tenant: the file holds no plaintext secret, and is useless without
@@ -148,7 +150,10 @@ func newTenantsImportCmd() *cobra.Command {
 idempotent: a record lands only where the registry holds nothing newer of
 its tenant (a tenant removed or installed again since the backup keeps its
 newer record), and a refresh token only where the store holds none or an
-older one. Running instances serve the imported tenants at once.`,
+older one. Running instances serve the imported tenants at the registry's
+next notice (within 5 s on a store without notices). An authorizer's
+refresh token in an old backup may have been rotated since: follow with
+recover --replace for a component.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			b, err := os.ReadFile(in)
@@ -213,10 +218,11 @@ func newTenantsResealCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "reseal",
 		Short: "Rewrite every tenant secret with the newest key of the tenant key ring",
-		Long: `Rotate the tenant key: put a new key first in the ring every instance
-reads (tenant_key_env / tenant_key_file), restart the fleet, run reseal for
-each app, and drop the old key once it reports no error. Until then the
-old key still opens what it sealed.`,
+		Long: `Rotate the tenant key in two steps, so that no instance meets a seal it
+cannot open: first give every instance the ring "OLD NEW" (the old key
+still seals) and restart them all; then "NEW OLD" (the new key seals) and
+restart them all; run reseal for each suite and component app; and drop
+the old key once it reports no error and a new export is taken.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withTenants(cmd.Context(), cmd.ErrOrStderr(), f, func(ctx context.Context, srv *server.Server) error {
