@@ -10,6 +10,7 @@ import (
 	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/lock"
 	"github.com/wxtoken/wxtoken/wechat"
+	"github.com/wxtoken/wxtoken/wxsim"
 )
 
 // laggingLocks answers lock calls late, as a store across a slow link
@@ -40,7 +41,10 @@ func (laggingLease) Extend(context.Context, time.Duration) error { return errDro
 // lock reply arrives late and its extensions are dropped, so its lease
 // ends (counted from before the TryLock) while its upstream answer is
 // still on the way; B takes the lock and publishes a newer token. A's
-// token, issued first, must not be written over B's: A adopts B's.
+// token, issued first, must not be written over B's: A adopts B's. B's
+// upstream answer is slow, so B still holds the lock when A's answer
+// arrives: A waits for B's publish instead of returning its own token (it
+// did, when CI's machine was slow enough to make the race).
 func TestLeaseLostMidFetchNeverOverwritesNewerToken(t *testing.T) {
 	sim := newSim(t)
 	store := core.NewMemoryCache()
@@ -61,6 +65,7 @@ func TestLeaseLostMidFetchNeverOverwritesNewerToken(t *testing.T) {
 		}
 	})
 	time.Sleep(900 * time.Millisecond) // A's lease (from t0) ends at 1 s
+	sim.InjectFault(wxsim.Fault{Path: "/cgi-bin/token", Times: 1, Latency: 600 * time.Millisecond})
 	newer, err := b.Refresh(context.Background(), "shop")
 	if err != nil {
 		t.Fatalf("B's refresh: %v", err)

@@ -79,7 +79,7 @@ func TestStaleNodeDoesNotPollForTheLock(t *testing.T) {
 	defer held.Unlock(context.Background())
 
 	before := locks.attempts.Load()
-	clock.Advance(7200*time.Second - 5*time.Minute) // stale, still usable
+	clock.Advance(7200*time.Second - 2*time.Minute) // stale (past the latest spread point, 2.8 min before expiry), still usable
 	// A busy node keeps calling Token: each call finds the token stale.
 	for end := time.Now().Add(600 * time.Millisecond); time.Now().Before(end); time.Sleep(time.Millisecond) {
 		if tok := mustToken(t, m, "shop"); tok.Value != first.Value {
@@ -172,7 +172,7 @@ func TestCallerJoiningABusyBackgroundRefreshGetsAToken(t *testing.T) {
 	register(t, m, "shop", account(sim))
 	mustToken(t, m, "shop")
 	g.armed.Store(true)
-	clock.Advance(7200*time.Second - 5*time.Minute) // stale, still usable
+	clock.Advance(7200*time.Second - 2*time.Minute) // stale (past the latest spread point, 2.8 min before expiry), still usable
 	mustToken(t, m, "shop")                         // starts the background refresh
 	<-g.entered                                     // which now waits for the store's answer
 	clock.Advance(5 * time.Minute)                  // the token is past use

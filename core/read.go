@@ -201,7 +201,7 @@ func (m *Manager) recheck(e *entry) {
 		}
 		m.install(e, m.newSnapshot(shared, now))
 	case (err == nil || errors.Is(err, ErrNotFound)) && cur.isUsable(now):
-		if tok, ok := m.writeBack(ctx, e, st, cur.tok); ok {
+		if tok, err := m.writeBack(ctx, e, st, cur.tok); err == nil {
 			m.install(e, m.newSnapshot(tok, m.now()))
 			return
 		}
@@ -215,24 +215,25 @@ func (m *Manager) recheck(e *entry) {
 // writeBack publishes tok, a token this node holds, under a lease of its
 // own if the shared entry is missing, corrupt or of a lower generation,
 // and returns it; if the shared entry is as new or newer, it returns that
-// one. It reports false when it could not decide (the lock is busy: its
-// holder will publish; or the store failed).
-func (m *Manager) writeBack(ctx context.Context, e *entry, st *store, tok Token) (Token, bool) {
+// one. It returns an error when it could not decide: lock.ErrNotAcquired
+// when another node holds the lock (its holder will publish), else the
+// store's failure.
+func (m *Manager) writeBack(ctx context.Context, e *entry, st *store, tok Token) (Token, error) {
 	h, err := m.tryLock(ctx, e, st)
 	if err != nil {
-		return Token{}, false
+		return Token{}, err
 	}
 	defer m.unlock(ctx, e, h)
 	shared, err := m.readShared(ctx, e, st)
 	switch {
 	case err == nil && shared.Generation >= tok.Generation:
-		return shared, true
+		return shared, nil
 	case err != nil && !errors.Is(err, ErrNotFound):
-		return Token{}, false
+		return Token{}, err
 	}
 	doc, err := EncodeToken(tok)
 	if err != nil {
-		return Token{}, false
+		return Token{}, err
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.CacheTimeout)
 	defer cancel()
@@ -240,10 +241,10 @@ func (m *Manager) writeBack(ctx context.Context, e *entry, st *store, tok Token)
 		if !errors.Is(err, lock.ErrLost) {
 			m.cacheFailed(e, "set", err)
 		}
-		return Token{}, false
+		return Token{}, err
 	}
 	m.cfg.logger.Info("wxtoken: wrote the token held in memory back to the shared cache", "id", e.id, "generation", tok.Generation)
-	return tok, true
+	return tok, nil
 }
 
 // readShared returns the shared token, ErrNotFound for a miss or a corrupt

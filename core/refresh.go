@@ -349,16 +349,25 @@ func (m *Manager) publish(ctx context.Context, e *entry, st *store, tok Token, h
 }
 
 // lostLease settles a token fetched under a lease that ended before it
-// was published: a token of the same or a higher generation in the shared
-// cache wins; otherwise the token is written back under a new lease. If
-// that cannot be had, the caller gets the token (it is valid) but memory
-// keeps the old one, so nothing ever writes it over a newer token.
+// was published. It never overwrites the shared token: under a lease of
+// its own it adopts a shared token as new or newer, or writes tok back
+// where the entry is missing or older. When another node holds the lock,
+// that node is refreshing for the fleet: lostLease waits, at most the lock
+// wait, for its publish and adopts it. Only when nothing can be decided is
+// tok itself returned (upstream issued it; it is valid until retired).
 func (m *Manager) lostLease(ctx context.Context, e *entry, st *store, tok Token) Token {
-	if got, ok := m.writeBack(ctx, e, st, tok); ok {
-		m.install(e, m.newSnapshot(got, m.now()))
-		return got
+	deadline := time.Now().Add(m.cfg.LockWait)
+	for attempt := 0; ; attempt++ {
+		got, err := m.writeBack(ctx, e, st, tok)
+		if err == nil {
+			m.install(e, m.newSnapshot(got, m.now()))
+			return got
+		}
+		wait := min(lockPoll.Delay(attempt), time.Until(deadline))
+		if !errors.Is(err, lock.ErrNotAcquired) || wait <= 0 || sleepOrNotice(ctx, wait, nil) != nil {
+			return tok
+		}
 	}
-	return tok
 }
 
 // fallback answers a refresh that failed: with the L1 token when it still
