@@ -34,7 +34,9 @@ const DefaultMaxAge = time.Minute
 // Option configures a RemoteSource.
 type Option func(*RemoteSource)
 
-// WithHTTPClient sets the client for calls to the server.
+// WithHTTPClient sets the client for calls to the server. Its
+// CheckRedirect is replaced: a redirect is never followed, so the client
+// key goes to the server named and nowhere else.
 func WithHTTPClient(hc *http.Client) Option { return func(s *RemoteSource) { s.hc = hc } }
 
 // WithMaxAge sets how long a fetched token is kept before asking the server
@@ -59,6 +61,12 @@ func Source(baseURL, app, key string, opts ...Option) *RemoteSource {
 	for _, o := range opts {
 		o(s)
 	}
+	// A redirect would send the request, Authorization included when the
+	// next hop is on the same host or a subdomain, wherever the Location
+	// header says: never follow one. The 3xx comes back as an Error.
+	hc := *s.hc
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	s.hc = &hc
 	return s
 }
 

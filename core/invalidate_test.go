@@ -83,22 +83,25 @@ func TestSpuriousReportsCostNoFetch(t *testing.T) {
 }
 
 // TestInvalidateBudgetIsFleetWide covers a Source that cannot verify
-// tokens: every report of the current token replaces it, until the day's
-// budget, shared by the fleet through the store, is spent.
+// tokens: a report of the current token, once the last such replacement
+// is a window behind, replaces it, until the day's budget, shared by the
+// fleet through the store, is spent.
 func TestInvalidateBudgetIsFleetWide(t *testing.T) {
 	sim := newSim(t)
 	store := core.NewMemoryCache()
 	src := core.SourceFunc(func(ctx context.Context, req core.FetchRequest) (core.Token, error) {
-		return account(sim).Fetch(ctx, req) // no Verifier: reports are trusted
+		return account(sim).Fetch(ctx, req) // no Verifier
 	})
 	var c counter
-	a := newManager(t, core.WithCache(store), core.WithInvalidateBudget(3), core.WithObserver(c.observe))
-	b := newManager(t, core.WithCache(store), core.WithInvalidateBudget(3))
+	clock := &offsetClock{}
+	a := newManager(t, core.WithCache(store), core.WithInvalidateBudget(3), core.WithObserver(c.observe), core.WithClock(clock))
+	b := newManager(t, core.WithCache(store), core.WithInvalidateBudget(3), core.WithClock(clock))
 	register(t, a, "shop", src)
 	register(t, b, "shop", src)
 	ctx := context.Background()
 	tok := mustToken(t, a, "shop")
 	for i := range 3 {
+		clock.Advance(5 * time.Minute) // past the unverified window
 		m := []*core.Manager{a, b}[i%2]
 		next, err := m.Invalidate(ctx, "shop", tok.Value)
 		if err != nil || next.Value == tok.Value {
@@ -106,6 +109,7 @@ func TestInvalidateBudgetIsFleetWide(t *testing.T) {
 		}
 		tok = next
 	}
+	clock.Advance(5 * time.Minute)
 	for _, m := range []*core.Manager{a, b} {
 		got, err := m.Invalidate(ctx, "shop", tok.Value)
 		if !errors.Is(err, core.ErrInvalidateBudget) {
@@ -121,5 +125,64 @@ func TestInvalidateBudgetIsFleetWide(t *testing.T) {
 	// Ordinary refreshes are not limited by the budget.
 	if _, err := a.Refresh(ctx, "shop"); err != nil {
 		t.Fatalf("Refresh after the budget is spent: %v", err)
+	}
+}
+
+// A report that cannot be verified (a suite, provider or component token
+// has no cheap check upstream) replaces the token at most once per
+// window, which doubles for each such replacement in a row: before, each
+// of 20 reports of a good token was a fetch, and a client could spend the
+// day's invalidation budget in a second. The caller whose report is held
+// gets the token it reported (its request failed for another reason, or
+// it will report again after the window).
+func TestUnverifiedReportsReplaceAtMostOncePerWindow(t *testing.T) {
+	sim := newSim(t)
+	src := core.SourceFunc(func(ctx context.Context, req core.FetchRequest) (core.Token, error) {
+		return account(sim).Fetch(ctx, req) // no Verifier
+	})
+	var c counter
+	clock := &offsetClock{}
+	m := newManager(t, core.WithClock(clock), core.WithObserver(c.observe))
+	register(t, m, "shop", src)
+	ctx := context.Background()
+	tok := mustToken(t, m, "shop")
+	report := func() core.Token {
+		t.Helper()
+		got, err := m.Invalidate(ctx, "shop", tok.Value)
+		if err != nil {
+			t.Fatalf("report: %v", err)
+		}
+		return got
+	}
+	tok = report() // the first, after a quiet spell: acted on at once
+	if tokenCalls(sim) != 2 {
+		t.Fatalf("upstream calls %d after the first report, want 2", tokenCalls(sim))
+	}
+	for range 20 {
+		if got := report(); got.Value != tok.Value {
+			t.Fatal("a held report replaced the token")
+		}
+	}
+	if n := tokenCalls(sim); n != 2 {
+		t.Fatalf("rule: unverifiable reports replace a token at most once per window; %d upstream calls for 21 reports, want 2", n)
+	}
+	if c.get(core.EventUnverified) != 1 || c.get(core.EventUnverifiedHeld) != 20 || c.get(core.EventVerified) != 0 {
+		t.Fatalf("events: unverified %d, held %d, verified %d; want 1, 20, 0",
+			c.get(core.EventUnverified), c.get(core.EventUnverifiedHeld), c.get(core.EventVerified))
+	}
+	clock.Advance(61 * time.Second) // past the first window (1 min)
+	tok = report()
+	if tokenCalls(sim) != 3 {
+		t.Fatalf("upstream calls %d a window later, want 3", tokenCalls(sim))
+	}
+	clock.Advance(61 * time.Second) // the window doubled to 2 min
+	report()
+	if tokenCalls(sim) != 3 {
+		t.Fatalf("upstream calls %d: the second replacement in a row doubles the window", tokenCalls(sim))
+	}
+	clock.Advance(time.Minute)
+	report()
+	if tokenCalls(sim) != 4 {
+		t.Fatalf("upstream calls %d past the doubled window, want 4", tokenCalls(sim))
 	}
 }

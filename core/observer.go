@@ -33,12 +33,20 @@ const (
 	// EventSpurious: a caller reported as rejected a token upstream still
 	// accepts; no token was fetched.
 	EventSpurious
-	// EventVerified: a reported token was confirmed dead upstream (or
-	// could not be checked) and one fetch replaced it.
+	// EventVerified: a reported token was confirmed dead upstream and one
+	// fetch replaced it.
 	EventVerified
 	// EventBudget: a reported token was not replaced because the day's
 	// invalidation budget is spent; Err is ErrInvalidateBudget.
 	EventBudget
+	// EventUnverified: a reported token that could not be checked (its
+	// Source has no Verifier, the check failed, or the day's probes are
+	// spent) was replaced by one fetch.
+	EventUnverified
+	// EventUnverifiedHeld: such a report was not acted on: one replaced
+	// the token less than a window ago (the window doubles for each in a
+	// row, up to an hour). The caller got the token it reported.
+	EventUnverifiedHeld
 )
 
 var eventNames = [...]string{
@@ -46,6 +54,7 @@ var eventNames = [...]string{
 	EventCacheError: "cache_error", EventCorrupt: "corrupt", EventDegraded: "degraded",
 	EventStaleServed: "stale_served", EventFenced: "fenced", EventSpurious: "spurious",
 	EventVerified: "verified", EventBudget: "budget",
+	EventUnverified: "unverified", EventUnverifiedHeld: "unverified_held",
 }
 
 // String returns the event's name, as used in metric labels.

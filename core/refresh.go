@@ -72,10 +72,11 @@ func (m *Manager) refreshHeld(ctx context.Context, e *entry, st *store, w want, 
 		cur = s.tok
 	}
 	if w.reject != "" && cur.Value == w.reject {
-		if m.verifyReport(ctx, e, st, cur) == reportAlive {
+		verdict := m.verifyReport(ctx, e, st, cur)
+		if verdict == reportAlive || verdict == reportUnknown && !m.allowUnverified(ctx, e, st, cur) {
 			return cur, nil
 		}
-		if err := m.spendInvalidation(ctx, e, st); err != nil {
+		if err := m.spendInvalidation(ctx, e, st, verdict == reportDead); err != nil {
 			// cur is the newest token known and the one rejected: memory
 			// holds nothing better to serve.
 			return Token{}, err

@@ -36,6 +36,33 @@ type ledger struct {
 	Alive   string `json:"alive,omitempty"`
 	AliveAt int64  `json:"alive_at,omitempty"`
 	Streak  int    `json:"streak,omitempty"`
+	// UnverifiedAt is when (Unix milliseconds) a report that could not be
+	// verified last replaced the token, and UStreak how many did so in a
+	// row, each within twice the window of the one before.
+	UnverifiedAt int64 `json:"unverified_at,omitempty"`
+	UStreak      int   `json:"ustreak,omitempty"`
+}
+
+// Reports that cannot be verified (a Source with no cheap check, upstream
+// not answering the check, the day's probes spent) replace the token at
+// most once per window: unverifiedBase after a quiet spell, doubled for
+// each such replacement in a row, at most maxUnverifiedWindow. A client
+// that keeps reporting a good suite or component token costs about one
+// fetch an hour, not one per report; a token that really died is replaced
+// at its first report.
+const (
+	unverifiedBase      = time.Minute
+	maxUnverifiedWindow = time.Hour
+)
+
+// unverifiedWindow is how long after the last unverified replacement
+// another is refused.
+func (l ledger) unverifiedWindow() time.Duration {
+	w := unverifiedBase
+	for i := 1; i < l.UStreak && w < maxUnverifiedWindow; i++ {
+		w *= 2
+	}
+	return min(w, maxUnverifiedWindow)
 }
 
 // window is how long the last confirmation answers reports of the token
@@ -134,7 +161,7 @@ func (m *Manager) verifyReport(ctx context.Context, e *entry, st *store, tok Tok
 	cancel()
 	switch {
 	case err != nil:
-		m.cfg.logger.Warn("wxtoken: could not verify a reported token; replacing it", "id", e.id, "err", err)
+		m.cfg.logger.Warn("wxtoken: could not verify a reported token", "id", e.id, "err", err)
 		return reportUnknown
 	case !alive:
 		return reportDead
@@ -144,6 +171,31 @@ func (m *Manager) verifyReport(ctx context.Context, e *entry, st *store, tok Tok
 	m.writeLedger(ctx, e, st, l)
 	m.spurious(e, tok)
 	return reportAlive
+}
+
+// allowUnverified decides whether a report that could not be verified may
+// replace the token now (see unverifiedWindow); spendInvalidation records
+// the replacement. Called under the fleet lock.
+func (m *Manager) allowUnverified(ctx context.Context, e *entry, st *store, tok Token) bool {
+	now := m.now()
+	l := m.readLedger(ctx, e, st, now)
+	w := l.unverifiedWindow()
+	if l.UnverifiedAt != 0 && now.Sub(time.UnixMilli(l.UnverifiedAt)) < w {
+		m.observe(EventUnverifiedHeld, e.id, 0, nil)
+		m.cfg.logger.Info("wxtoken: a report that upstream cannot verify was not acted on: the token was replaced on such a report less than a window ago",
+			"id", e.id, "generation", tok.Generation, "window", w.String())
+		return false
+	}
+	return true
+}
+
+// noteUnverified records in l an unverified replacement at now.
+func (l *ledger) noteUnverified(now time.Time) {
+	if l.UnverifiedAt == 0 || now.Sub(time.UnixMilli(l.UnverifiedAt)) > 2*l.unverifiedWindow() {
+		l.UStreak = 0
+	}
+	l.UnverifiedAt = now.UnixMilli()
+	l.UStreak++
 }
 
 func (m *Manager) spurious(e *entry, tok Token) {
@@ -181,10 +233,12 @@ func (m *Manager) CallsToday(ctx context.Context, key string) (int, error) {
 }
 
 // spendInvalidation counts one invalidation-driven fetch against the
-// day's budget, fleet-wide, or refuses it with ErrInvalidateBudget. Called
-// under the fleet lock.
-func (m *Manager) spendInvalidation(ctx context.Context, e *entry, st *store) error {
-	l := m.readLedger(ctx, e, st, m.now())
+// day's budget, fleet-wide, or refuses it with ErrInvalidateBudget;
+// verified says whether upstream confirmed the token dead (the event is
+// EventVerified, else EventUnverified). Called under the fleet lock.
+func (m *Manager) spendInvalidation(ctx context.Context, e *entry, st *store, verified bool) error {
+	now := m.now()
+	l := m.readLedger(ctx, e, st, now)
 	if l.Fetches >= m.cfg.InvalidateBudget {
 		err := fmt.Errorf("%w: %d fetches today for %s", ErrInvalidateBudget, l.Fetches, e.id)
 		m.observe(EventBudget, e.id, 0, err)
@@ -192,7 +246,14 @@ func (m *Manager) spendInvalidation(ctx context.Context, e *entry, st *store) er
 		return err
 	}
 	l.Fetches++
+	if !verified {
+		l.noteUnverified(now)
+	}
 	m.writeLedger(ctx, e, st, l)
-	m.observe(EventVerified, e.id, 0, nil)
+	if verified {
+		m.observe(EventVerified, e.id, 0, nil)
+	} else {
+		m.observe(EventUnverified, e.id, 0, nil)
+	}
 	return nil
 }

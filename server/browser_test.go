@@ -48,8 +48,8 @@ func runChromium(t *testing.T, bin string, args ...string) []byte {
 	return out
 }
 
-// The status page, opened in headless Chromium, shows every configured
-// app; the screenshot is kept as a test artifact (go test -artifacts).
+// The status page, opened in headless Chromium, shows every app anyone may
+// see (with auth off, those not limited to named clients); the screenshot is kept as a test artifact (go test -artifacts).
 func TestStatusPageInChromium(t *testing.T) {
 	bin := chromium(t)
 	no := false
@@ -58,10 +58,13 @@ func TestStatusPageInChromium(t *testing.T) {
 		e.do("GET", "/v1/token/"+app, billingKey, nil)
 	}
 	dom := string(runChromium(t, bin, "--dump-dom", e.http.URL+"/"))
-	for _, app := range []string{"shop", "stable", "corp", "restricted", "bad"} {
+	for _, app := range []string{"shop", "stable", "corp", "bad"} {
 		if !strings.Contains(dom, "<code>"+app+"</code>") {
 			t.Errorf("the rendered status page lacks app %q", app)
 		}
+	}
+	if strings.Contains(dom, "<code>restricted</code>") {
+		t.Error("the public status page shows an app limited to named clients")
 	}
 	if !strings.Contains(dom, "failing") || !strings.Contains(dom, "/ 2000") {
 		t.Error("the rendered status page lacks the failing app or the daily limit")

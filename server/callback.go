@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/wxtoken/wxtoken/core"
@@ -19,19 +20,34 @@ import (
 // instruction callback) or a component (the Open Platform's notices) at
 // /v1/callback/{app}. No client key: the signature authenticates the
 // sender. GET answers the URL verification with the decrypted echostr;
-// POST opens the event, acts on it and answers "success". A refused
-// message stores nothing and is counted by outcome.
+// POST opens the event, acts on it and answers "success".
+//
+// Whoever sends it, a message refused for any reason (unknown app, bad
+// signature, stale timestamp, bad ciphertext, padding, length, receiver)
+// gets one answer, byte for byte (refuseCallback): the route is no oracle
+// of the Token or the key. A refusal spends the budget of its address and
+// its app (callbackguard.go); a message seen before is a replay, answered
+// "success" without acting (callbackreplay.go).
 func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	src := sourceOf(r)
 	a := s.apps[r.PathValue("app")]
 	if a == nil || a.callback == nil {
-		writeError(w, http.StatusNotFound, CodeUnknownApp, fmt.Sprintf("no callback for app %q", r.PathValue("app")))
+		s.refuseCallback(w, nil, src, "unknown", errors.New("no callback configured for this app"), now)
 		return
 	}
-	now := time.Now()
+	if a.failures.exhausted(src, now) {
+		s.metrics.callbacks.WithLabelValues(a.ID, "unknown", "rate_limited").Inc()
+		if s.callbackLog.allow(now) {
+			s.log.Warn("wxtoken: callbacks refused unseen: too many refused from this address or for this app", "app", a.ID, "source", src)
+		}
+		writeError(w, http.StatusTooManyRequests, CodeRateLimited, "too many refused callbacks; try later")
+		return
+	}
 	if r.Method == http.MethodGet {
 		echo, err := a.callback.VerifyURL(r.URL.Query(), now)
 		if err != nil {
-			s.refuseCallback(w, a, "verify_url", err)
+			s.refuseCallback(w, a, src, "verify_url", err, now)
 			return
 		}
 		s.metrics.callbacks.WithLabelValues(a.ID, "verify_url", "ok").Inc()
@@ -41,19 +57,29 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, callback.MaxBody+1))
 	if err != nil {
-		s.refuseCallback(w, a, "unknown", fmt.Errorf("%w: reading the body: %v", callback.ErrMalformed, err))
+		s.refuseCallback(w, a, src, "unknown", fmt.Errorf("%w: reading the body: %v", callback.ErrMalformed, err), now)
 		return
 	}
 	e, err := a.callback.OpenEvent(r.URL.Query(), body, now)
 	if err != nil {
-		s.refuseCallback(w, a, "unknown", err)
+		s.refuseCallback(w, a, src, "unknown", err, now)
+		return
+	}
+	event := eventLabel(e.InfoType)
+	release, fresh := s.replays.claim(r.Context(), a.ID, strings.ToLower(r.URL.Query().Get("msg_signature")), now)
+	if !fresh {
+		s.metrics.callbacks.WithLabelValues(a.ID, event, "replay").Inc()
+		s.log.Debug("wxtoken: callback seen before, answered without acting", "app", a.ID, "event", e.InfoType, "source", src)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "success")
 		return
 	}
 	outcome, status, err := s.onEvent(r.Context(), a, e)
-	s.metrics.callbacks.WithLabelValues(a.ID, eventLabel(e.InfoType), outcome).Inc()
+	s.metrics.callbacks.WithLabelValues(a.ID, event, outcome).Inc()
 	if err != nil {
-		s.log.Warn("wxtoken: callback not handled", "app", a.ID, "event", e.InfoType, "err", err)
-		writeError(w, status, status*100, err.Error())
+		release() // upstream sends it again: that is no replay
+		s.log.Warn("wxtoken: callback not handled; upstream will send it again", "app", a.ID, "event", e.InfoType, "err", err)
+		writeError(w, status, status*100, "callback not handled; send it again")
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -70,24 +96,41 @@ func eventLabel(infoType string) string {
 	return "other"
 }
 
-// refuseCallback answers a message that failed its checks.
-func (s *Server) refuseCallback(w http.ResponseWriter, a *app, event string, err error) {
-	status, outcome := http.StatusBadRequest, "malformed"
+// refusedCallback is the one answer to every refused callback.
+const refusedCallback = "callback refused"
+
+// refuseCallback answers a message that failed its checks, whatever the
+// reason, with the same status and body; the reason goes to the metric
+// (for a known app) and to a rate-limited warning of the callback route's
+// own. The refusal spends the budget of src and of the app.
+func (s *Server) refuseCallback(w http.ResponseWriter, a *app, src, event string, err error, now time.Time) {
+	outcome := "malformed"
 	switch {
 	case errors.Is(err, callback.ErrSignature):
-		status, outcome = http.StatusForbidden, "signature"
-	case errors.Is(err, callback.ErrReceiver):
-		status, outcome = http.StatusForbidden, "receiver"
+		outcome = "signature"
 	case errors.Is(err, callback.ErrTimestamp):
-		status, outcome = http.StatusForbidden, "timestamp"
+		outcome = "timestamp"
 	case errors.Is(err, callback.ErrTooLarge):
-		status, outcome = http.StatusRequestEntityTooLarge, "too_large"
+		outcome = "too_large"
+	case errors.Is(err, callback.ErrReceiver):
+		outcome = "receiver"
+	case errors.Is(err, callback.ErrOpen):
+		outcome = "undecryptable"
+	case a == nil:
+		outcome = "unknown_app"
 	}
-	s.metrics.callbacks.WithLabelValues(a.ID, event, outcome).Inc()
-	if s.refusals.allow(time.Now()) {
-		s.log.Warn("wxtoken: callback refused", "app", a.ID, "outcome", outcome, "err", err)
+	id := "-"
+	if a != nil {
+		id = a.ID
+		a.failures.fail(src, now)
+		s.metrics.callbacks.WithLabelValues(a.ID, event, outcome).Inc()
 	}
-	writeError(w, status, status*100, err.Error())
+	if s.callbackLog.allow(now) {
+		s.log.Warn("wxtoken: callback refused", "app", id, "outcome", outcome, "source", src, "reason", callback.Reason(err))
+	} else {
+		s.log.Debug("wxtoken: callback refused", "app", id, "outcome", outcome, "source", src, "reason", callback.Reason(err))
+	}
+	writeError(w, http.StatusForbidden, CodeForbidden, refusedCallback)
 }
 
 // onEvent acts on one opened event and says how it went: the metric
@@ -113,7 +156,7 @@ func (s *Server) onEvent(ctx context.Context, a *app, e callback.Event) (string,
 		// that stays down past that gets it at the next sync.
 		var res tenantreg.SyncResult
 		err = retryStore(ctx, func() (err error) {
-			res, err = a.tenants.Put(ctx, corp.CorpID, corp.CorpName, corp.PermanentCode)
+			res, err = a.tenants.PutAuthorized(ctx, corp.CorpID, corp.CorpName, corp.PermanentCode, e.At())
 			return err
 		})
 		s.afterSync(ctx, a, res)
@@ -126,9 +169,9 @@ func (s *Server) onEvent(ctx context.Context, a *app, e callback.Event) (string,
 	case a.Kind == KindComponent && (e.InfoType == callback.InfoAuthorized || e.InfoType == callback.InfoUpdateAuthorized):
 		return s.authorize(ctx, a, e)
 	case a.Kind == KindSuite && e.InfoType == callback.InfoCancelAuth:
-		return s.removeTenant(ctx, a, e.AuthCorpID)
+		return s.removeTenant(ctx, a, e.AuthCorpID, e.At())
 	case a.Kind == KindComponent && e.InfoType == callback.InfoUnauthorized:
-		return s.removeTenant(ctx, a, e.AuthorizerAppID)
+		return s.removeTenant(ctx, a, e.AuthorizerAppID, e.At())
 	case a.Kind == KindSuite && e.InfoType == callback.InfoChangeAuth:
 		return "ok", 0, nil
 	}
@@ -191,7 +234,7 @@ func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (strin
 		rtErr := saveRefreshToken()
 		s.seedFirstToken(ctx, a, src, auth.AccessToken)
 		var err error
-		res, err = a.tenants.Put(ctx, id, "", "")
+		res, err = a.tenants.PutAuthorized(ctx, id, "", "", e.At())
 		return errors.Join(rtErr, err)
 	})
 	s.afterSync(ctx, a, res)
@@ -206,10 +249,16 @@ func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (strin
 // removeTenant records that a tenant left (a tombstone in the registry,
 // which every instance follows) and drops it here; each instance that
 // served an authorizer deletes its refresh token as it applies the
-// tombstone (reconcile).
-func (s *Server) removeTenant(ctx context.Context, a *app, id string) (string, int, error) {
+// tombstone (reconcile). A removal pushed at a time before the
+// authorization that added the tenant (a cancel_auth captured before the
+// corp installed again, replayed) is ignored.
+func (s *Server) removeTenant(ctx context.Context, a *app, id string, at time.Time) (string, int, error) {
 	if id == "" {
 		return "malformed", http.StatusBadRequest, errors.New("the event names no tenant")
+	}
+	if rec, ok := a.tenants.Lookup(id); ok && !rec.Removed() && rec.PushedBefore(at) {
+		s.log.Warn("wxtoken: a removal pushed before the tenant's authorization was ignored (a replay)", "app", a.ID, "tenant", id)
+		return "stale", 0, nil
 	}
 	var res tenantreg.SyncResult
 	err := retryStore(ctx, func() (err error) {

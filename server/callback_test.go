@@ -177,7 +177,7 @@ func TestComponentCallbacksRegisterAuthorizers(t *testing.T) {
 	}
 }
 
-// Every broken or hostile callback is refused with its status, counted by
+// Every broken or hostile callback is refused with one answer, counted by
 // outcome, and changes nothing: no ticket stored, no tenant added.
 func TestCallbackRefusals(t *testing.T) {
 	e := tenantEnv(t)
@@ -217,19 +217,19 @@ func TestCallbackRefusals(t *testing.T) {
 		{"wrong signature", wrongSig, good, 403, "signature"},
 		{"replayed (10 minutes old)", oldQ, oldBody, 403, "timestamp"},
 		{"sealed for another receiver", otherQ, otherBody, 403, "receiver"},
-		{"wrong EncodingAESKey (bad padding)", wrongKeyQ, wrongKeyBody, 400, "malformed"},
-		{"oversized body", goodQ, huge, 413, "too_large"},
-		{"not XML", goodQ, notXML, 400, "malformed"},
+		{"wrong EncodingAESKey (bad padding)", wrongKeyQ, wrongKeyBody, 403, "undecryptable"},
+		{"oversized body", goodQ, huge, 403, "too_large"},
+		{"not XML", goodQ, notXML, 403, "malformed"},
 	} {
-		if code, body := post(c.q, c.body); code != c.status {
-			t.Errorf("%s: %d %s, want %d", c.name, code, body, c.status)
+		if code, body := post(c.q, c.body); code != c.status || body != refusedBody {
+			t.Errorf("%s: %d %s, want %d %s", c.name, code, body, c.status, refusedBody)
 		}
 	}
 	if v, err := e.srv.Cache().Get(context.Background(), "wxtoken:suite_ticket:wwsuite01"); err == nil {
 		t.Fatalf("a refused push stored a ticket: %s", v)
 	}
 	code, metrics := e.do("GET", "/metrics", billingKey, nil)
-	for _, outcome := range []string{"signature", "timestamp", "receiver", "malformed", "too_large"} {
+	for _, outcome := range []string{"signature", "timestamp", "receiver", "malformed", "too_large", "undecryptable"} {
 		line := fmt.Sprintf(`wxtoken_callbacks_total{app="suite",event="unknown",outcome=%q}`, outcome)
 		if code != 200 || !strings.Contains(string(metrics), line) {
 			t.Errorf("metrics lack %s", line)
@@ -250,10 +250,13 @@ func TestCallbackRefusals(t *testing.T) {
 	if code, _ := e.do("GET", "/v1/callback/suite?"+q.Encode(), "", nil); code != 403 {
 		t.Fatalf("URL verification with a wrong signature: %d", code)
 	}
-	if code, _ := e.do("POST", "/v1/callback/shop?"+goodQ.Encode(), "", bytes.NewReader(good)); code != 404 {
-		t.Fatalf("a callback for an app without one: %d, want 404", code)
+	if code, body := e.do("POST", "/v1/callback/shop?"+goodQ.Encode(), "", bytes.NewReader(good)); code != 403 || string(body) != refusedBody {
+		t.Fatalf("a callback for an app without one: %d %s, want the one refusal", code, body)
 	}
 }
+
+// refusedBody is the one answer to a refused callback.
+const refusedBody = `{"errcode":40300,"errmsg":"callback refused"}` + "\n"
 
 // Tenant routes refuse what they cannot serve.
 func TestTenantRouteRefusals(t *testing.T) {

@@ -72,7 +72,7 @@ func TestRemoteSourceAndTransport(t *testing.T) {
 	if err := m.Register("biz", client.Source(hs.URL, "biz", clientKey)); err != nil {
 		t.Fatal(err)
 	}
-	hc := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "biz"}}
+	hc := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "biz", Hosts: []string{strings.TrimPrefix(sim.URL, "http://")}}}
 	if code := businessCall(t, hc, sim.URL); code != 0 {
 		t.Fatalf("first business call: errcode %d", code)
 	}
@@ -110,7 +110,7 @@ func TestTransportWithEmbeddedManager(t *testing.T) {
 	m := core.New(core.WithLogger(quiet()))
 	defer m.Close()
 	m.Register("emb", wechat.OfficialAccount("wxemb", "emb-secret", wechat.WithBaseURL(sim.URL)))
-	hc := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "emb"}}
+	hc := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "emb", Hosts: []string{strings.TrimPrefix(sim.URL, "http://")}}}
 	if code := businessCall(t, hc, sim.URL); code != 0 {
 		t.Fatal(code)
 	}
@@ -148,7 +148,7 @@ func TestTransportReplaysBody(t *testing.T) {
 	m := core.New(core.WithLogger(quiet()))
 	defer m.Close()
 	m.Register("k", src)
-	hc := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "k"}}
+	hc := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "k", Hosts: []string{strings.TrimPrefix(api.URL, "http://")}}}
 	resp, err := hc.Post(api.URL+"/cgi-bin/message/custom/send?x=1", "application/json", strings.NewReader(`{"msg":"hi"}`))
 	if err != nil {
 		t.Fatal(err)

@@ -133,6 +133,13 @@ type AppConfig struct {
 	// without one takes tickets at /v1/suite_ticket/{id} and has no
 	// tenants but the corp apps listed.
 	Callback *CallbackConfig `yaml:"callback"`
+	// TicketClients, for a suite with a callback, are the clients that may
+	// still post suite_tickets to /v1/suite_ticket/{id} (a business
+	// callback of their own that decrypts them). Without them that route
+	// is off: the signed push is the only source of tickets, and no client
+	// key can override it. A suite without a callback takes tickets from
+	// any client the app allows.
+	TicketClients []string `yaml:"ticket_clients"`
 }
 
 // CallbackConfig is the Token and EncodingAESKey configured for a callback
@@ -337,6 +344,14 @@ func (c *Config) Validate() error {
 		for _, n := range a.Clients {
 			if !names[n] {
 				errs = append(errs, fmt.Errorf("%s: unknown client %q", where, n))
+			}
+		}
+		if len(a.TicketClients) > 0 && (a.Kind != KindSuite || a.Callback == nil) {
+			errs = append(errs, fmt.Errorf("%s: ticket_clients is for a suite with a callback (without one, the app's clients post tickets)", where))
+		}
+		for _, n := range a.TicketClients {
+			if !names[n] {
+				errs = append(errs, fmt.Errorf("%s: ticket_clients: unknown client %q", where, n))
 			}
 		}
 	}

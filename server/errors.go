@@ -17,6 +17,7 @@ const (
 	CodeUnknownApp   = 40400
 	CodeMethod       = 40500
 	CodeTooLarge     = 41300
+	CodeRateLimited  = 42900
 	CodeUnavailable  = 50300
 )
 

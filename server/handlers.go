@@ -69,10 +69,22 @@ func (s *Server) invalidate(w http.ResponseWriter, r *http.Request, key string) 
 		writeError(w, http.StatusBadRequest, CodeMalformed, `"access_token" (the rejected token) is required`)
 		return
 	}
+	now, client := time.Now(), clientName(r)
+	costly := s.costlyReport(key, body.AccessToken)
+	used := 0
+	if costly {
+		used = s.reportsToday(r.Context(), key, client, now)
+		if s.refuseOverShare(w, r, key, used) {
+			return
+		}
+	}
 	tok, err := s.mgr.Invalidate(r.Context(), key, body.AccessToken)
 	if err != nil {
 		writeRequestError(w, r, err)
 		return
+	}
+	if costly && tok.Value != body.AccessToken {
+		s.countReport(r.Context(), key, client, now, used)
 	}
 	app, cred := s.keyLabels(key)
 	if tok.Value == body.AccessToken {

@@ -93,7 +93,7 @@ func (s *Server) handleStatusJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	now, name := time.Now(), clientName(r)
 	for _, a := range s.order {
-		if a.allowed == nil || a.allowed[name] {
+		if a.mayUse(name) {
 			out.Apps[a.ID] = s.health(a, now)
 		}
 	}

@@ -66,7 +66,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 
 // zeroEvents are the events alert rules watch: their series exist at 0 for
 // every app from the start, so that increase() sees the first one.
-var zeroEvents = []core.EventKind{core.EventSpurious, core.EventVerified, core.EventDegraded, core.EventCacheError, core.EventBudget}
+var zeroEvents = []core.EventKind{core.EventSpurious, core.EventVerified, core.EventUnverified, core.EventUnverifiedHeld, core.EventDegraded, core.EventCacheError, core.EventBudget}
 
 // startApp creates the zero series of app id.
 func (m *metrics) startApp(id, kind string) {

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/server/internal/tenantreg"
@@ -62,6 +63,11 @@ type Server struct {
 	started    time.Time
 	// refusals rate-limits the warnings for refused client keys.
 	refusals logLimiter
+	// callbackLog rate-limits the warnings for refused callbacks (apart
+	// from refusals: a flood of bad callbacks hides no refused key).
+	callbackLog logLimiter
+	// replays remembers the callbacks handled.
+	replays *replayCache
 	// patterns are the routes served, as registered (for the API
 	// document's test).
 	patterns []string
@@ -91,24 +97,32 @@ type app struct {
 	// Kinds suite and component: where pushed tickets go, the source
 	// (for installs and authorizations), the callback's crypto and the
 	// tenants.
-	pushed     *wechat.PushedTickets
-	suiteSrc   *wechat.SuiteSource
-	compSrc    *wechat.ComponentSource
-	callback   *callback.Crypto
-	tenants    *tenantreg.Registry
-	tenantMu   sync.Mutex
-	tenantSet  map[string]tenantReg   // tenant id -> its registration here
-	adopted    map[string]core.Source // tenant id -> the Source to register for it next
-	retry      []string               // tenants whose registration failed, for the next sync
-	missMu     sync.Mutex             // one re-read for unknown tenants at a time
-	missRead   time.Time              // the last one
-	unreadable logLimiter             // for the error about unparsable registry documents
-	recovered  atomic.Int64           // when an automatic recovery was last tried (Unix ns)
-	recovering atomic.Bool            // one is running
+	pushed   *wechat.PushedTickets
+	suiteSrc *wechat.SuiteSource
+	compSrc  *wechat.ComponentSource
+	callback *callback.Crypto
+	failures *failureBudget // refused callbacks, by address and in all
+	// ticketRefresh bounds the fetches a stored ticket starts.
+	ticketRefresh *rate.Limiter
+	tenants       *tenantreg.Registry
+	tenantMu      sync.Mutex
+	tenantSet     map[string]tenantReg   // tenant id -> its registration here
+	adopted       map[string]core.Source // tenant id -> the Source to register for it next
+	clashes       map[string]string      // tenant id -> the configured corp app it is served as
+	retry         []string               // tenants whose registration failed, for the next sync
+	missMu        sync.Mutex             // one re-read for unknown tenants at a time
+	missRead      time.Time              // the last one
+	unreadable    logLimiter             // for the error about unparsable registry documents
+	recovered     atomic.Int64           // when an automatic recovery was last tried (Unix ns)
+	recovering    atomic.Bool            // one is running
 	// republishing: a startRepublish pass runs; republishWanted: run one
 	// (more).
 	republishing, republishWanted atomic.Bool
 }
+
+// mayUse reports whether the client called name may use a (and see it on
+// the status pages).
+func (a *app) mayUse(name string) bool { return a.allowed == nil || a.allowed[name] }
 
 // Option configures a Server.
 type Option func(*options)
@@ -159,6 +173,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	s := &Server{cfg: cfg, cache: cache, state: stateStore.cache, stateStore: stateStore, closer: closer, apps: map[string]*app{}, creds: map[string]credential{}, clients: cl,
 		log: o.logger, started: time.Now(), stats: newStats()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.replays = newReplayCache(s.state, cfg.KeyPrefix)
 	s.metrics = newMetrics(o.registry)
 	if s.box, err = loadTenantKey(cfg); err != nil {
 		closer.Close()
@@ -184,7 +199,8 @@ func (s *Server) register(ac AppConfig) error {
 	if err != nil {
 		return err
 	}
-	a := &app{AppConfig: ac, tokenKey: ac.ID, tickets: map[string]string{}}
+	a := &app{AppConfig: ac, tokenKey: ac.ID, tickets: map[string]string{}, failures: newFailureBudget(),
+		ticketRefresh: rate.NewLimiter(rate.Every(ticketRefreshEvery), 1)}
 	if len(ac.Clients) > 0 {
 		a.allowed = map[string]bool{}
 		for _, c := range ac.Clients {
@@ -347,7 +363,7 @@ func (s *Server) lookupApp(w http.ResponseWriter, r *http.Request) (*app, bool) 
 		writeError(w, http.StatusNotFound, CodeUnknownApp, fmt.Sprintf("unknown app %q", id))
 		return nil, false
 	}
-	if name := clientName(r); a.allowed != nil && !a.allowed[name] {
+	if name := clientName(r); !a.mayUse(name) {
 		writeError(w, http.StatusForbidden, CodeForbidden, fmt.Sprintf("client %q may not use app %q", name, id))
 		return nil, false
 	}

@@ -482,10 +482,17 @@ func TestMetricsAndStatusPage(t *testing.T) {
 	tok, _ := e.srv.Manager().Cached("shop")
 	code, body = e.do("GET", "/", billingKey, nil)
 	page := string(body)
-	for _, app := range []string{"shop", "stable", "corp", "restricted", "bad"} {
+	for _, app := range []string{"shop", "stable", "corp", "bad"} {
 		if !strings.Contains(page, "<code>"+app+"</code>") {
 			t.Errorf("status page lacks app %s", app)
 		}
+	}
+	// Like GET /v1/status: only the apps the client may use.
+	if strings.Contains(page, "<code>restricted</code>") {
+		t.Error("rule: the status page shows only what the client may see; billing saw app restricted (reports only)")
+	}
+	if code, body := e.do("GET", "/", reportsKey, nil); code != 200 || !strings.Contains(string(body), "<code>restricted</code>") {
+		t.Errorf("the status page for the client allowed app restricted: %d, lacks it", code)
 	}
 	if code != 200 || strings.Contains(page, tok.Value) || !strings.Contains(page, tok.Value[:6]+"…") {
 		t.Fatalf("status page: %d; it must show the token masked, never whole", code)
@@ -613,38 +620,48 @@ func TestConfigRefusals(t *testing.T) {
 			c.Apps = append(c.Apps, server.AppConfig{ID: "op", Kind: "component", AppID: "wxcomp", SecretEnv: "SHOP_SECRET",
 				Callback: &server.CallbackConfig{TokenEnv: "CB_TOKEN", AESKeyEnv: "CB_AES"}})
 		},
+		"ticket_clients without a callback": func(c *server.Config) {
+			c.Apps = append(c.Apps, server.AppConfig{ID: "isv", Kind: "suite", SuiteID: "wwsuite", SecretEnv: "SHOP_SECRET", TicketClients: []string{"billing"}})
+		},
+		"ticket_clients naming no client": func(c *server.Config) {
+			c.TenantKeyEnv = "TENANT_KEY"
+			c.Apps = append(c.Apps, server.AppConfig{ID: "isv", Kind: "suite", SuiteID: "wwsuite", SecretEnv: "SHOP_SECRET",
+				Callback: &server.CallbackConfig{TokenEnv: "CB_TOKEN", AESKeyEnv: "CB_AES"}, TicketClients: []string{"nobody"}})
+		},
 	}
 	wants := map[string]string{
-		"refresh_ahead below margin":      "refresh_ahead (30s) must be greater than expiry_margin (1m0s)",
-		"negative duration":               "lock_wait is -1s: it must not be negative",
-		"lock_ttl below upstream":         "lock_ttl (2s) must be at least upstream.timeout (10s)",
-		"lock_wait below lock_ttl":        "lock_wait (30s) must be greater than lock_ttl (1m0s)",
-		"tls cert without key":            "tls: give both cert and key",
-		"tls key without cert":            "tls: give both cert and key",
-		"no apps":                         "apps: none configured",
-		"one appid under two ids":         `apps[5] (shop2): the same official account as app "shop"`,
-		"one wecom agent under two ids":   `(corp2): the same wecom account as app`,
-		"file cache with a host":          "write file:///var/lib/wxtoken",
-		"redis unknown option":            "bogus",
-		"cluster unknown option":          "bogus",
-		"sentinel unknown option":         "bogus",
-		"sentinel without master":         "name the master",
-		"negative request_timeout":        "request_timeout is -1s",
-		"client without a name":           "clients[0]: no name",
-		"client name twice":               "used twice",
-		"app id not URL-safe":             "id must be set and URL-safe",
-		"corp before its suite":           `suite "nosuite" is not a suite app listed before it`,
-		"component without a callback":    "apps[5] (op): callback is required",
-		"callback without a tenant key":   "set tenant_key_env or tenant_key_file",
-		"callback without an aes key":     "callback: give aes_key_env or aes_key_file",
-		"callback on an official account": "callback is for suite and component apps only",
-		"aes key of the wrong length":     "app op callback: callback: bad EncodingAESKey: 8 characters, want 43",
-		"tenant key not 32 bytes":         "tenant key 1 of 1: want 32 bytes in base64",
-		"tenant key ring, one bad":        "tenant key 2 of 2: want 32 bytes in base64",
-		"tenant key ring, a repeat":       "tenant key: wechat: secret box key 2 is a repeat",
-		"memcached as the state store":    "cache (also the state store: set state: to keep tenants elsewhere): memcached cannot be the state store",
-		"memcached named as state":        "state: memcached cannot be the state store",
-		"memory state not accepted":       "memory:// loses every tenant's permanent code",
+		"ticket_clients without a callback": "(isv): ticket_clients is for a suite with a callback",
+		"ticket_clients naming no client":   `(isv): ticket_clients: unknown client "nobody"`,
+		"refresh_ahead below margin":        "refresh_ahead (30s) must be greater than expiry_margin (1m0s)",
+		"negative duration":                 "lock_wait is -1s: it must not be negative",
+		"lock_ttl below upstream":           "lock_ttl (2s) must be at least upstream.timeout (10s)",
+		"lock_wait below lock_ttl":          "lock_wait (30s) must be greater than lock_ttl (1m0s)",
+		"tls cert without key":              "tls: give both cert and key",
+		"tls key without cert":              "tls: give both cert and key",
+		"no apps":                           "apps: none configured",
+		"one appid under two ids":           `apps[5] (shop2): the same official account as app "shop"`,
+		"one wecom agent under two ids":     `(corp2): the same wecom account as app`,
+		"file cache with a host":            "write file:///var/lib/wxtoken",
+		"redis unknown option":              "bogus",
+		"cluster unknown option":            "bogus",
+		"sentinel unknown option":           "bogus",
+		"sentinel without master":           "name the master",
+		"negative request_timeout":          "request_timeout is -1s",
+		"client without a name":             "clients[0]: no name",
+		"client name twice":                 "used twice",
+		"app id not URL-safe":               "id must be set and URL-safe",
+		"corp before its suite":             `suite "nosuite" is not a suite app listed before it`,
+		"component without a callback":      "apps[5] (op): callback is required",
+		"callback without a tenant key":     "set tenant_key_env or tenant_key_file",
+		"callback without an aes key":       "callback: give aes_key_env or aes_key_file",
+		"callback on an official account":   "callback is for suite and component apps only",
+		"aes key of the wrong length":       "app op callback: callback: bad EncodingAESKey: 8 characters, want 43",
+		"tenant key not 32 bytes":           "tenant key 1 of 1: want 32 bytes in base64",
+		"tenant key ring, one bad":          "tenant key 2 of 2: want 32 bytes in base64",
+		"tenant key ring, a repeat":         "tenant key: wechat: secret box key 2 is a repeat",
+		"memcached as the state store":      "cache (also the state store: set state: to keep tenants elsewhere): memcached cannot be the state store",
+		"memcached named as state":          "state: memcached cannot be the state store",
+		"memory state not accepted":         "memory:// loses every tenant's permanent code",
 	}
 	if len(cases) < 25 {
 		t.Fatalf("%d broken configs; the table keeps at least 25", len(cases))

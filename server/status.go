@@ -43,12 +43,17 @@ type statusPage struct {
 // handleStatus renders the HTML status page: each app, its kind, token
 // age and time left (value masked), last refresh, last error, tickets,
 // tenants served here, and the fleet's upstream calls today (Beijing day)
-// against the daily limit.
+// against the daily limit. Like GET /v1/status, it lists only the apps the
+// client may use.
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	page := statusPage{Now: now.UTC().Format(time.RFC3339), Day: beijing.Day(now), Uptime: since(s.started, now),
 		Cache: RedactURL(s.cfg.Cache), Instance: s.cfg.Instance}
+	name := clientName(r)
 	for _, a := range s.order {
+		if !a.mayUse(name) {
+			continue
+		}
 		row := statusRow{ID: a.ID, Kind: a.Kind, Account: a.AppID, DailyLimit: a.DailyLimit, State: "none", Age: "-", Left: "-", LastRefresh: "-"}
 		switch a.Kind {
 		case KindWeCom:

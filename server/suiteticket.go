@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/wxtoken/wxtoken/wechat"
@@ -21,6 +22,10 @@ func (s *Server) handleSuiteTicket(w http.ResponseWriter, r *http.Request) {
 	}
 	if a.Kind != KindSuite {
 		writeError(w, http.StatusNotFound, CodeUnknownApp, "app "+a.ID+" is not a suite")
+		return
+	}
+	if a.Callback != nil && !slices.Contains(a.TicketClients, clientName(r)) {
+		writeError(w, http.StatusForbidden, CodeForbidden, "app "+a.ID+" takes its suite_tickets signed, at /v1/callback/"+a.ID+"; this route is open only to its ticket_clients")
 		return
 	}
 	var body struct {
@@ -63,9 +68,16 @@ func (s *Server) storeTicket(ctx context.Context, a *app, ticket string, at time
 }
 
 // afterTicket fetches the app's token now if it has none usable: it was
-// waiting for the ticket just stored, maybe with a failure held.
+// waiting for the ticket just stored, maybe with a failure held. At most
+// one such fetch per ticketRefreshEvery and app: a stream of tickets that
+// upstream refuses (posted by a client, or a misconfigured suite secret)
+// must not become a stream of upstream calls. A caller asking for the
+// token meanwhile still gets one fetched.
 func (s *Server) afterTicket(a *app) {
 	if tok, ok := s.mgr.Cached(a.tokenKey); ok && tok.Valid(time.Now()) {
+		return
+	}
+	if !a.ticketRefresh.Allow() {
 		return
 	}
 	s.bg.Add(1)

@@ -34,6 +34,16 @@ func (s *Server) handleTenants(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"tenants": out})
 }
 
+// refuseClash answers 403 for a tenant that is a configured app: it is
+// served as that app, to that app's clients only.
+func refuseClash(w http.ResponseWriter, a *app, id string) bool {
+	other, clash := a.clash(id)
+	if clash {
+		writeError(w, http.StatusForbidden, CodeForbidden, fmt.Sprintf("tenant %q of app %s is configured as app %q: it is served there, to that app's clients", id, a.ID, other))
+	}
+	return clash
+}
+
 // tenantOf resolves the {tenant} of r to its Manager key, answering 404
 // for one not in the registry.
 func (s *Server) tenantOf(w http.ResponseWriter, r *http.Request) (*app, string, bool) {
@@ -42,7 +52,13 @@ func (s *Server) tenantOf(w http.ResponseWriter, r *http.Request) (*app, string,
 		return nil, "", false
 	}
 	id := r.PathValue("tenant")
+	if refuseClash(w, a, id) {
+		return nil, "", false
+	}
 	key, ok, err := s.tenant(r.Context(), a, id)
+	if refuseClash(w, a, id) {
+		return nil, "", false
+	}
 	switch {
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "reading the tenant registry: "+err.Error())

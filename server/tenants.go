@@ -93,6 +93,10 @@ func (s *Server) prepareTenants(a *app) error {
 	if err != nil {
 		return fmt.Errorf("app %s callback: %w", a.ID, err)
 	}
+	if weakCallbackToken(token) {
+		s.log.Warn("wxtoken: the callback token is short or repetitive; whoever guesses it can sign messages the route checks (generate a random one of 32 characters on the console)",
+			"app", a.ID, "length", len(token))
+	}
 	return nil
 }
 
@@ -213,6 +217,21 @@ func (s *Server) reconcile(a *app, ids []string) {
 			}
 			delete(a.tenantSet, id)
 		}
+		if other, clash := s.configuredCorp(a, id); clash {
+			// The configured app has the same identity, so the same entry
+			// in the Manager: serving it here too would hand its token to
+			// the suite's clients, past the app's own clients list.
+			if a.clashes == nil {
+				a.clashes = map[string]string{}
+			}
+			if _, told := a.clashes[id]; !told {
+				s.log.Warn("wxtoken: a tenant is also a configured corp app; it is served only as that app (a new permanent code from an install goes into that app's secret by hand)",
+					"app", a.ID, "tenant", id, "configured_as", other)
+			}
+			a.clashes[id] = other
+			delete(a.adopted, id)
+			continue
+		}
 		src := a.takeAdopted(id)
 		if src == nil {
 			src = s.tenantSource(a, id, secret)
@@ -225,6 +244,30 @@ func (s *Server) reconcile(a *app, ids []string) {
 		}
 		a.tenantSet[id] = tenantReg{key: key, rev: rec.Rev, digest: digest, src: src}
 	}
+}
+
+// configuredCorp returns the configured corp app that tenant id of suite a
+// would share its Manager entry with (a corp token's identity is its
+// corpid), if there is one.
+func (s *Server) configuredCorp(a *app, id string) (string, bool) {
+	if a.Kind != KindSuite {
+		return "", false
+	}
+	for _, ac := range s.cfg.Apps {
+		if ac.Kind == KindCorp && ac.CorpID == id {
+			return ac.ID, true
+		}
+	}
+	return "", false
+}
+
+// clash returns the configured app tenant id is served as instead, if
+// reconcile found one.
+func (a *app) clash(id string) (string, bool) {
+	a.tenantMu.Lock()
+	defer a.tenantMu.Unlock()
+	other, ok := a.clashes[id]
+	return other, ok
 }
 
 // secretDigest tells two secrets apart, to notice a changed one (64 bits

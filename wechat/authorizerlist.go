@@ -63,3 +63,13 @@ func (s *ComponentSource) Authorizers(ctx context.Context, tokens core.Tokens, c
 		}
 	}
 }
+
+// Verify implements core.Verifier for the component_access_token: the
+// Open Platform has no probe for it, so it asks api_get_authorizer_list
+// for one authorizer (read-only; the answer is read for its errcode only,
+// never kept). A report of a live component token then costs one such
+// call instead of an api_component_token fetch.
+func (s *ComponentSource) Verify(ctx context.Context, token string) (bool, error) {
+	return s.c.verifyAt(ctx, http.MethodPost, "/cgi-bin/component/api_get_authorizer_list", url.Values{"component_access_token": {token}},
+		map[string]any{"component_appid": s.appID, "offset": 0, "count": 1})
+}

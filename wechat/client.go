@@ -115,18 +115,26 @@ const probePath = "/cgi-bin/get_api_domain_ip"
 // false for an errcode that says the token is invalid or expired, and an
 // error for anything else (upstream could not tell).
 func (c client) verify(ctx context.Context, token string) (bool, error) {
-	raw, err := c.roundTrip(ctx, http.MethodGet, probePath, url.Values{"access_token": {token}}, nil)
+	return c.verifyAt(ctx, http.MethodGet, probePath, url.Values{"access_token": {token}}, nil)
+}
+
+// verifyAt asks path whether the token the query carries is alive: an
+// answer without an errcode, or 0, says yes; a token errcode says no;
+// anything else is an error. The answer's body is read for its errcode
+// only.
+func (c client) verifyAt(ctx context.Context, method, path string, q url.Values, body any) (bool, error) {
+	raw, err := c.roundTrip(ctx, method, path, q, body)
 	if err != nil {
 		return false, err
 	}
 	var e envelope
 	if err := json.Unmarshal(raw, &e); err != nil {
-		return false, fmt.Errorf("wechat: %s: malformed answer: %w", probePath, err)
+		return false, fmt.Errorf("wechat: %s: malformed answer: %w", path, err)
 	}
 	if e.Errcode == nil || *e.Errcode == 0 {
 		return true, nil
 	}
-	ae := &APIError{Endpoint: probePath, Code: *e.Errcode, Msg: c.redact(e.Errmsg)}
+	ae := &APIError{Endpoint: path, Code: *e.Errcode, Msg: c.redact(e.Errmsg)}
 	if IsTokenError(ae) {
 		return false, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/wxtoken/wxtoken/core"
@@ -263,7 +264,9 @@ func ExampleTransport() {
 
 	m, ctx, done := exampleManager("shop", wechat.OfficialAccount("wxexample0000004", "app-secret", wechat.WithBaseURL(sim.URL)))
 	defer done()
-	hc := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "shop"}}
+	// The token goes only to the hosts named (nil: WeChat's and WeCom's).
+	simHost := strings.TrimPrefix(sim.URL, "http://")
+	hc := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "shop", Hosts: []string{simHost}}}
 
 	old, err := m.Token(ctx, "shop")
 	if err != nil {

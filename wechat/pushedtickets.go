@@ -29,10 +29,17 @@ var (
 // sends it.
 const PushClockWindow = 10 * time.Minute
 
+// PushClockAhead is how far a push's time stamp may be ahead of this
+// node's clock: a clock difference, not a delay, so far less than
+// PushClockWindow. Newest push wins, so a ticket stamped minutes ahead
+// would shut out the genuine pushes stamped before it.
+const PushClockAhead = 30 * time.Second
+
 // ErrPushTime is wrapped by Put's error for a push time it refuses: ahead
-// of or behind this node's clock by more than PushClockWindow, or in
-// milliseconds. The ordering of pushes trusts the time stamp, so one a day
-// ahead would otherwise shut out every genuine push for a day.
+// of this node's clock by more than PushClockAhead, behind it by more than
+// PushClockWindow, or in milliseconds. The ordering of pushes trusts the
+// time stamp, so one a day ahead would otherwise shut out every genuine
+// push for a day.
 var ErrPushTime = errors.New("wechat: push timestamp refused")
 
 // PushedTickets keeps the tickets upstream pushes to a callback URL (a
@@ -127,9 +134,9 @@ func checkPushTime(at, now time.Time) error {
 	switch {
 	case at.Unix() > 1e11:
 		return fmt.Errorf("%w: %d looks like milliseconds; send the push's TimeStamp in Unix seconds", ErrPushTime, at.Unix())
-	case at.After(now.Add(PushClockWindow)):
+	case at.After(now.Add(PushClockAhead)):
 		return fmt.Errorf("%w: %s is %v ahead of this node's clock (at most %v)", ErrPushTime,
-			at.UTC().Format(time.RFC3339), at.Sub(now).Round(time.Second), PushClockWindow)
+			at.UTC().Format(time.RFC3339), at.Sub(now).Round(time.Second), PushClockAhead)
 	case at.Before(now.Add(-PushClockWindow)):
 		return fmt.Errorf("%w: %s is too old, %v behind this node's clock (at most %v)", ErrPushTime,
 			at.UTC().Format(time.RFC3339), now.Sub(at).Round(time.Second), PushClockWindow)

@@ -76,3 +76,42 @@ func TestTransportErrorTellsATimeout(t *testing.T) {
 		t.Fatalf("a refused connection: %v; want a TransportError that is no timeout", err)
 	}
 }
+
+// Transport adds the access token only to requests for its Hosts, and a
+// redirect's next hop gets neither the token nor the request: before, a
+// 302 delivered access_token to another host.
+func TestTransportSendsTheTokenOnlyToUpstream(t *testing.T) {
+	var leaked atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("access_token") != "" {
+			leaked.Add(1)
+		}
+		w.Write([]byte(`{"errcode":0}`))
+	}))
+	defer elsewhere.Close()
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+"/steal", http.StatusFound)
+	}))
+	defer upstream.Close()
+	m := core.New()
+	defer m.Close()
+	m.Register("shop", core.SourceFunc(func(context.Context, core.FetchRequest) (core.Token, error) {
+		return core.Token{Value: "the-token", ExpiresAt: time.Now().Add(time.Hour)}, nil
+	}))
+	hc := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "shop", Hosts: []string{strings.TrimPrefix(upstream.URL, "http://")}}}
+	_, err := hc.Get(upstream.URL + "/cgi-bin/message/custom/send")
+	if !errors.Is(err, wechat.ErrForeignHost) {
+		t.Errorf("a redirect from upstream: %v, want ErrForeignHost", err)
+	}
+	if _, err := hc.Get(elsewhere.URL + "/cgi-bin/anything"); !errors.Is(err, wechat.ErrForeignHost) {
+		t.Errorf("a request for another host: %v, want ErrForeignHost", err)
+	}
+	if n := leaked.Load(); n != 0 {
+		t.Fatalf("rule: the token goes only to upstream; another host got it %d times", n)
+	}
+	// Without Hosts, only WeChat's and WeCom's hosts get it.
+	plain := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "shop"}}
+	if _, err := plain.Get(upstream.URL + "/cgi-bin/x"); !errors.Is(err, wechat.ErrForeignHost) {
+		t.Errorf("a local host without Hosts: %v, want ErrForeignHost", err)
+	}
+}

@@ -3,8 +3,11 @@ package wechat
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/wxtoken/wxtoken/core"
@@ -20,6 +23,11 @@ const maxInspectBytes = 1 << 20
 // upstream refresh for the whole fleet) and sends the request once more
 // with the new token.
 //
+// The token goes only to Hosts, and never along a redirect: a request to
+// another host, or a hop an http.Client makes after a redirect (which
+// would carry the token wherever the Location header points), fails with
+// ErrForeignHost before anything is sent.
+//
 //	hc := &http.Client{Transport: &wechat.Transport{Tokens: m, Key: "shop"}}
 //	resp, err := hc.Post("https://api.weixin.qq.com/cgi-bin/message/custom/send", "application/json", body)
 type Transport struct {
@@ -30,12 +38,48 @@ type Transport struct {
 	Key string
 	// Base sends the requests; nil means http.DefaultTransport.
 	Base http.RoundTripper
+	// Hosts are the hosts (host or host:port, as in a URL) the token may
+	// be sent to; nil means DefaultHosts. A simulator or a proxy in front
+	// of upstream is named here.
+	Hosts []string
 }
 
-// RoundTrip implements http.RoundTripper. A request with a body is retried
+// DefaultHosts are WeChat's and WeCom's API hosts, those Transport sends a
+// token to when its Hosts is nil.
+var DefaultHosts = []string{
+	"api.weixin.qq.com", "api2.weixin.qq.com",
+	"sh.api.weixin.qq.com", "sz.api.weixin.qq.com", "hk.api.weixin.qq.com",
+	"qyapi.weixin.qq.com",
+}
+
+// ErrForeignHost is returned by Transport for a request it will not add
+// the token to: one to a host not in its Hosts, or a redirect's next hop.
+var ErrForeignHost = errors.New("wechat: Transport sends the access token only to the configured upstream hosts and never along a redirect")
+
+// allowed reports whether req may carry the token.
+func (t *Transport) allowed(req *http.Request) error {
+	if req.Response != nil {
+		return fmt.Errorf("%w: upstream answered %d with a redirect to %s", ErrForeignHost, req.Response.StatusCode, req.URL.Host)
+	}
+	hosts := t.Hosts
+	if hosts == nil {
+		hosts = DefaultHosts
+	}
+	if !slices.Contains(hosts, req.URL.Host) {
+		return fmt.Errorf("%w: %s is not one of them", ErrForeignHost, req.URL.Host)
+	}
+	return nil
+}
+
+// RoundTrip implements http.RoundTripper. A request not allowed the token
+// fails with ErrForeignHost. A request with a body is retried
 // only if it can be replayed (GetBody is set, as http.NewRequest does for
 // in-memory bodies).
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.allowed(req); err != nil {
+		closeBody(req)
+		return nil, err
+	}
 	tok, err := t.Tokens.Token(req.Context(), t.Key)
 	if err != nil {
 		closeBody(req)

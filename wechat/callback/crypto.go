@@ -9,6 +9,11 @@
 // its signature is wrong, its timestamp is more than Window from the
 // receiver's clock (a replay), its ciphertext or padding is malformed, it
 // was sealed for another receiver, or its body is over MaxBody.
+//
+// Every failure after the signature check has one error text (ErrOpen's):
+// a caller that hands err.Error() to the sender cannot be used as a
+// padding oracle. The reason, for logs and metrics only, is Reason(err);
+// errors.Is still tells ErrMalformed, ErrReceiver and ErrTooLarge apart.
 package callback
 
 import (
@@ -46,7 +51,41 @@ var (
 	ErrTooLarge = errors.New("callback: body too large")
 	// ErrKey: the EncodingAESKey is not 43 base64 characters.
 	ErrKey = errors.New("callback: bad EncodingAESKey")
+	// ErrOpen: a message whose signature matched could not be opened (its
+	// ciphertext, padding, length, receiver or plaintext is wrong). Every
+	// such error has this text and no other; see Reason.
+	ErrOpen = errors.New("callback: the message could not be opened")
 )
+
+// openError is a failure after the signature check: one text for all,
+// the reason kept apart.
+type openError struct {
+	kind   error // ErrMalformed, ErrReceiver or ErrTooLarge
+	reason string
+}
+
+func (e *openError) Error() string { return ErrOpen.Error() }
+
+func (e *openError) Is(target error) bool { return target == ErrOpen || target == e.kind }
+
+// refused returns the uniform error of a message that could not be opened.
+func refused(kind error, reason string, args ...any) error {
+	return &openError{kind: kind, reason: fmt.Sprintf(reason, args...)}
+}
+
+// Reason is the detail of an error from Decrypt, Open, OpenEvent or
+// VerifyURL, for a log line or a metric: never for the message's sender.
+// For other errors it is err.Error().
+func Reason(err error) string {
+	var oe *openError
+	if errors.As(err, &oe) {
+		return oe.reason
+	}
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
 
 // Crypto seals and opens the messages of one callback: its Token and
 // EncodingAESKey, as configured on WeCom's or the Open Platform's console,
@@ -122,42 +161,55 @@ func (c *Crypto) encrypt(random [16]byte, msg []byte) string {
 
 // Decrypt opens a ciphertext and returns the message, refusing bad base64,
 // a length that is not whole blocks, bad padding, a length field that
-// overruns, and a receiver id not among the Crypto's. It does not check a
-// signature: Open and VerifyURL do.
+// overruns, and a receiver id not among the Crypto's, all with one error
+// text (ErrOpen's; see Reason). The padding is checked in constant time.
+// It does not check a signature: Open and VerifyURL do.
 func (c *Crypto) Decrypt(encrypted string) ([]byte, error) {
+	if len(encrypted) > MaxBody*4/3+4 {
+		return nil, refused(ErrTooLarge, "ciphertext over %d bytes", MaxBody)
+	}
 	raw, err := base64.StdEncoding.DecodeString(encrypted)
 	if err != nil {
-		return nil, fmt.Errorf("%w: ciphertext is not base64", ErrMalformed)
+		return nil, refused(ErrMalformed, "ciphertext is not base64")
 	}
 	if len(raw) == 0 || len(raw)%aes.BlockSize != 0 {
-		return nil, fmt.Errorf("%w: ciphertext of %d bytes is not whole blocks", ErrMalformed, len(raw))
+		return nil, refused(ErrMalformed, "ciphertext of %d bytes is not whole blocks", len(raw))
 	}
 	if len(raw) > MaxBody {
-		return nil, ErrTooLarge
+		return nil, refused(ErrTooLarge, "ciphertext of %d bytes", len(raw))
 	}
 	block, _ := aes.NewCipher(c.key)
 	plain := make([]byte, len(raw))
 	cipher.NewCBCDecrypter(block, c.key[:aes.BlockSize]).CryptBlocks(plain, raw)
-	pad := int(plain[len(plain)-1])
-	if pad < 1 || pad > blockSize || pad > len(plain) {
-		return nil, fmt.Errorf("%w: bad padding", ErrMalformed)
-	}
-	for _, b := range plain[len(plain)-pad:] {
-		if int(b) != pad {
-			return nil, fmt.Errorf("%w: bad padding", ErrMalformed)
-		}
+	pad, ok := unpad(plain)
+	if !ok {
+		return nil, refused(ErrMalformed, "bad padding")
 	}
 	plain = plain[:len(plain)-pad]
 	if len(plain) < 20 {
-		return nil, fmt.Errorf("%w: message too short", ErrMalformed)
+		return nil, refused(ErrMalformed, "message too short")
 	}
 	n := binary.BigEndian.Uint32(plain[16:20])
 	if uint64(n) > uint64(len(plain)-20) {
-		return nil, fmt.Errorf("%w: length %d overruns the message", ErrMalformed, n)
+		return nil, refused(ErrMalformed, "length %d overruns the message", n)
 	}
 	msg, receiver := plain[20:20+n], string(plain[20+n:])
 	if !slices.Contains(c.receivers, receiver) {
-		return nil, ErrReceiver
+		return nil, refused(ErrReceiver, "message for another receiver")
 	}
 	return msg, nil
+}
+
+// unpad checks the PKCS#7 padding (to blockSize) of plain in time that
+// depends only on len(plain), and returns its length.
+func unpad(plain []byte) (int, bool) {
+	pad := int(plain[len(plain)-1])
+	good := subtle.ConstantTimeLessOrEq(1, pad) & subtle.ConstantTimeLessOrEq(pad, min(blockSize, len(plain)))
+	tail := plain[max(len(plain)-blockSize, 0):]
+	for i, b := range tail {
+		// Bytes within the padding must equal pad; the others are free.
+		inPad := subtle.ConstantTimeLessOrEq(len(tail)-i, pad)
+		good &= subtle.ConstantTimeSelect(inPad, subtle.ConstantTimeByteEq(b, byte(pad)), 1)
+	}
+	return pad, good == 1
 }

@@ -80,11 +80,16 @@ func (e Event) At() time.Time {
 func (e Event) Marshal() ([]byte, error) { return xml.Marshal(e) }
 
 // OpenEvent is Open followed by ParseEvent: the event a POSTed callback
-// carries, or why it was refused.
+// carries, or why it was refused. A message that opened but does not parse
+// is refused as one that did not open (ErrOpen's text; see Reason).
 func (c *Crypto) OpenEvent(q url.Values, body []byte, now time.Time) (Event, error) {
 	msg, err := c.Open(q, body, now)
 	if err != nil {
 		return Event{}, err
 	}
-	return ParseEvent(msg)
+	e, err := ParseEvent(msg)
+	if err != nil {
+		return Event{}, refused(ErrMalformed, "%v", err)
+	}
+	return e, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 )
 
 // The decryptor takes any ciphertext without panicking, and anything it
-// opens was sealed for its receiver and fits in MaxBody.
+// opens was sealed for its receiver and fits in MaxBody. Every refusal
+// has ErrOpen's text, whatever its reason: no padding oracle.
 func FuzzDecrypt(f *testing.F) {
 	c := newCrypto(f, "wwsuite01")
 	for _, msg := range []string{"", "<xml><InfoType>suite_ticket</InfoType></xml>", "1616140317555161061"} {
@@ -28,6 +30,9 @@ func FuzzDecrypt(f *testing.F) {
 			}
 			if !errors.Is(err, callback.ErrMalformed) && !errors.Is(err, callback.ErrReceiver) && !errors.Is(err, callback.ErrTooLarge) {
 				t.Fatalf("a refusal of no known kind: %v", err)
+			}
+			if err.Error() != callback.ErrOpen.Error() || !errors.Is(err, callback.ErrOpen) {
+				t.Fatalf("a refusal with its own text %q (reason %q): an oracle", err, callback.Reason(err))
 			}
 			return
 		}
@@ -82,6 +87,36 @@ func FuzzParseEvent(f *testing.F) {
 		b2, _ := again.Marshal()
 		if !bytes.Equal(b, b2) {
 			t.Fatalf("not stable through a round trip:\n%s\n%s", b, b2)
+		}
+	})
+}
+
+// VerifyURL returns only what a verification carries: whatever the
+// plaintext sealed (and signed with the Token), what comes back is at most
+// 128 printable bytes with no markup, and every refusal after the
+// signature has one text.
+func FuzzVerifyURL(f *testing.F) {
+	c := newCrypto(f, "wwsuite01")
+	now := time.Unix(1_800_000_000, 0)
+	for _, msg := range []string{"1616140317555161061", "<xml><AuthCode>a</AuthCode></xml>", "", "a b", strings.Repeat("9", 200)} {
+		f.Add([]byte(msg))
+	}
+	f.Fuzz(func(t *testing.T, plain []byte) {
+		enc, err := c.Encrypt(plain)
+		if err != nil {
+			t.Skip()
+		}
+		ts := "1800000000"
+		q := url.Values{"msg_signature": {c.Signature(ts, "n", enc)}, "timestamp": {ts}, "nonce": {"n"}, "echostr": {enc}}
+		echo, err := c.VerifyURL(q, now)
+		if err != nil {
+			if err.Error() != callback.ErrOpen.Error() {
+				t.Fatalf("a refusal after the signature with its own text: %v", err)
+			}
+			return
+		}
+		if echo != string(plain) || len(echo) > 128 || strings.ContainsAny(echo, "<>& \t\r\n") {
+			t.Fatalf("VerifyURL returned %q for %q", echo, plain)
 		}
 	})
 }

@@ -49,9 +49,17 @@ func (c *Crypto) Open(q url.Values, body []byte, now time.Time) ([]byte, error) 
 	return c.Decrypt(env.Encrypt)
 }
 
+// maxEcho bounds the plaintext of a URL verification's echostr: upstream
+// sends a short random string of digits and letters.
+const maxEcho = 128
+
 // VerifyURL answers the GET WeCom sends when a callback URL is saved: it
 // checks msg_signature over echostr and returns echostr decrypted, which
-// the handler writes back as the response body.
+// the handler writes back as the response body. Only what a verification
+// carries is returned: a plaintext longer than 128 bytes or with anything
+// but printable ASCII other than '<', '>' and '&' (an event's XML, a
+// captured push sent back as echostr) is refused like a message that did
+// not open, so the route decrypts no push for whoever holds the Token.
 func (c *Crypto) VerifyURL(q url.Values, now time.Time) (string, error) {
 	ts, nonce, sig, err := params(q, now)
 	if err != nil {
@@ -68,7 +76,26 @@ func (c *Crypto) VerifyURL(q url.Values, now time.Time) (string, error) {
 		return "", err
 	}
 	msg, err := c.Decrypt(echo)
-	return string(msg), err
+	if err != nil {
+		return "", err
+	}
+	if !echoShaped(msg) {
+		return "", refused(ErrMalformed, "echostr of %d bytes is not a verification's random string", len(msg))
+	}
+	return string(msg), nil
+}
+
+// echoShaped reports whether msg can be the plaintext of a verification.
+func echoShaped(msg []byte) bool {
+	if len(msg) == 0 || len(msg) > maxEcho {
+		return false
+	}
+	for _, b := range msg {
+		if b < 0x21 || b > 0x7e || b == '<' || b == '>' || b == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // Seal encrypts msg into the callback body WeCom or the Open Platform would

@@ -3,6 +3,7 @@ package tenantreg
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Put adds a tenant, or replaces its record (a corp that installed
@@ -12,10 +13,22 @@ import (
 // lock or the store fails (the caller sees the error), this instance
 // still serves the tenant and its next sync writes the record.
 func (r *Registry) Put(ctx context.Context, id, name, secret string) (SyncResult, error) {
+	return r.PutAuthorized(ctx, id, name, secret, time.Time{})
+}
+
+// PutAuthorized is Put for a tenant added by a signed push stamped at (by
+// upstream's clock; zero when unknown): the record keeps it, so that a
+// removal pushed before it (a captured cancel_auth replayed after the
+// corp installed again) can be told apart and ignored (see
+// Record.AuthorizedAt).
+func (r *Registry) PutAuthorized(ctx context.Context, id, name, secret string, at time.Time) (SyncResult, error) {
 	if id == "" {
 		return SyncResult{}, errors.New("tenantreg: empty tenant id")
 	}
 	rec := Record{Name: name, AddedAt: r.now().Unix()}
+	if !at.IsZero() {
+		rec.AuthorizedAt = at.Unix()
+	}
 	if secret != "" {
 		rec.Secret = r.box.Seal(r.sealName(id), []byte(secret))
 	}

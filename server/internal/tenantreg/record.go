@@ -28,9 +28,20 @@ type Record struct {
 	// Secret is the sealed secret of the tenant, if it has one (a WeCom
 	// permanent code).
 	Secret string `json:"secret,omitempty"`
+	// AuthorizedAt is the push time, by upstream's clock (Unix seconds), of
+	// the authorization that added the tenant, when a push added it. A
+	// removal pushed earlier than that is older than the install.
+	AuthorizedAt int64 `json:"authorized_at,omitempty"`
 	// RemovedAt, when set, makes the record a tombstone: the tenant was
 	// removed then (Unix seconds).
 	RemovedAt int64 `json:"removed_at,omitempty"`
+}
+
+// PushedBefore reports whether a push stamped at (upstream's clock) was
+// sent before the authorization that added r: a removal that old is a
+// replay, not the tenant leaving.
+func (r Record) PushedBefore(at time.Time) bool {
+	return r.AuthorizedAt != 0 && !at.IsZero() && at.Unix() < r.AuthorizedAt
 }
 
 // Removed reports whether r is a tombstone.
