@@ -6,7 +6,7 @@
 //
 //	func TestConformance(t *testing.T) {
 //		newBackend := func(t *testing.T) conformance.Backend { return mybackend.New(newClient(t)) }
-//		conformance.TestBackend(t, newBackend) // TestCache, TestLocker and TestFarm
+//		conformance.TestBackend(t, newBackend) // TestCache, TestLocker, TestFence, TestWatcher, TestFarm
 //		conformance.TestOutage(t, newBackend, pauseStore, resumeStore)
 //	}
 //

@@ -28,6 +28,12 @@ func TestMemoryWatcherConformance(t *testing.T) {
 	conformance.TestWatcher(t, func(*testing.T) conformance.Backend { return c })
 }
 
+func TestMemoryFenceConformance(t *testing.T) {
+	t.Parallel()
+	c := core.NewMemoryCache()
+	conformance.TestFence(t, func(*testing.T) conformance.Backend { return c })
+}
+
 // TestMemoryFarm is the fleet in one process: 8 Managers x 64 goroutines on
 // one MemoryCache and its in-process Locker.
 func TestMemoryFarm(t *testing.T) {

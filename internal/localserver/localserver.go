@@ -62,7 +62,9 @@ func Memcached() (*Server, error) {
 	}, pingMemcached)
 }
 
-// Etcd starts a one-member etcd cluster.
+// Etcd starts a one-member etcd cluster, with the election timeout short
+// (500 ms) so that it grants leases of 1 s: its minimum lease TTL is one
+// and a half election timeouts.
 func Etcd() (*Server, error) {
 	var peer int
 	return start("etcd", func(port int, dir string) []string {
@@ -76,7 +78,8 @@ func Etcd() (*Server, error) {
 		return []string{"--name", "local", "--data-dir", dir + "/etcd",
 			"--listen-client-urls", client, "--advertise-client-urls", client,
 			"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-			"--initial-cluster", "local=" + peerURL, "--log-level", "error"}
+			"--initial-cluster", "local=" + peerURL, "--log-level", "error",
+			"--heartbeat-interval", "50", "--election-timeout", "500"}
 	}, pingEtcd)
 }
 
