@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/fleet"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
 
@@ -40,7 +40,7 @@ type farm struct {
 	sim      *wxsim.Server
 	appID    string
 	managers []*core.Manager
-	hc       *http.Client
+	check    fleet.Checker
 }
 
 func newFarm(t *testing.T, newBackend func(t *testing.T) Backend, o Options) *farm {
@@ -50,8 +50,8 @@ func newFarm(t *testing.T, newBackend func(t *testing.T) Backend, o Options) *fa
 	sim := wxsim.NewServer(wxsim.WithLifetime(life), wxsim.WithOverlap(max(life/4, time.Second)))
 	t.Cleanup(sim.Close)
 	prefix := strings.TrimSuffix(uniquePrefix(), ":")
-	f := &farm{o: o, sim: sim, appID: "wxfarm" + prefix[len(prefix)-12:],
-		hc: newHTTPClient(64)}
+	f := &farm{o: o, sim: sim, appID: "wxfarm" + prefix[len(prefix)-12:]}
+	f.check = fleet.NewChecker(sim.URL, 64)
 	sim.AddApp(f.appID, "farm-secret")
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -64,7 +64,7 @@ func newFarm(t *testing.T, newBackend func(t *testing.T) Backend, o Options) *fa
 		}
 	})
 	for range o.FarmManagers {
-		m, err := newNodeManager(NodeConfig{Backend: newBackend(t), SimURL: sim.URL, AppID: f.appID, Secret: "farm-secret",
+		m, err := fleet.NewNodeManager(fleet.NodeConfig{Backend: newBackend(t), SimURL: sim.URL, AppID: f.appID, Secret: "farm-secret",
 			Lifetime: life, KeyPrefix: prefix, Logger: logger})
 		if err != nil {
 			t.Fatal(err)
@@ -80,7 +80,7 @@ func newFarm(t *testing.T, newBackend func(t *testing.T) Backend, o Options) *fa
 func (f *farm) traffic(t *testing.T, d time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	total := driveFleet(ctx, f.managers, farmKey, f.o.FarmGoroutines, checker{url: f.sim.URL, hc: f.hc})
+	total := fleet.DriveFleetWith(ctx, f.managers, fleet.Key, f.o.FarmGoroutines, f.check)
 	st := f.sim.Stats()
 	t.Logf("%d managers x %d goroutines for %v: %d tokens served, %d business calls, %d refused (by errcode: %v), %d upstream token calls",
 		len(f.managers), f.o.FarmGoroutines, d, total.Served, total.Checks, st.FailedChecks(), st.CheckErrors, st.Calls["/cgi-bin/token"])
@@ -101,39 +101,7 @@ func (f *farm) checkFetches(t *testing.T) {
 	if calls := f.sim.Stats().Calls["/cgi-bin/token"]; calls != len(issues) {
 		t.Errorf("rule: every upstream call succeeds in a healthy farm; %d calls issued %d tokens", calls, len(issues))
 	}
-	CheckRefreshes(t, issues, f.o.FarmLifetime, f.o.FarmExpiries, f.o.FarmAllowExtraFetch)
-}
-
-// CheckRefreshes asserts that a farm whose nodes refresh 3/8 of lifetime
-// ahead (as TestFarm's and RunNode's do) fetched once per refresh cycle:
-// no fetch came sooner than a cycle after the previous one (one such fetch
-// is tolerated with allowExtra, for a store whose lease can legitimately
-// time out under load, and logged), and the fleet refreshed ahead of each
-// of expiries lifetimes. issues are the fetch times, as wxsim.Issues
-// gives them.
-func CheckRefreshes(t testing.TB, issues []time.Time, lifetime time.Duration, expiries int, allowExtra bool) {
-	t.Helper()
-	cycle := lifetime - lifetime*3/8
-	var gaps []string
-	extra := 0
-	for i := 1; i < len(issues); i++ {
-		gap := issues[i].Sub(issues[i-1])
-		gaps = append(gaps, gap.Round(10*time.Millisecond).String())
-		if gap < cycle-300*time.Millisecond {
-			extra++
-		}
-	}
-	t.Logf("upstream fetches: %d, gaps %v (refresh cycle %v)", len(issues), gaps, cycle)
-	if len(issues) < expiries+1 {
-		t.Errorf("rule: the fleet refreshes ahead of every expiry; %d fetches over %d lifetimes", len(issues), expiries)
-	}
-	switch {
-	case extra == 0:
-	case extra == 1 && allowExtra:
-		t.Logf("one extra fetch, allowed for this store: a refresh lease timed out under load and another node refreshed")
-	default:
-		t.Errorf("rule: exactly one upstream call per expiry for the whole fleet; %d fetches came sooner than a refresh cycle (%v) after the previous one", extra, cycle)
-	}
+	fleet.CheckRefreshes(t, issues, f.o.FarmLifetime, f.o.FarmExpiries, f.o.FarmAllowExtraFetch)
 }
 
 // invalidateAll first reports the live, valid token from every Manager
@@ -156,7 +124,7 @@ func (f *farm) invalidateAll(t *testing.T) {
 	bad := f.sim.Current(id)
 	for _, m := range f.managers { // every node serves the live token
 		for {
-			tok, err := m.Token(ctx, farmKey)
+			tok, err := m.Token(ctx, fleet.Key)
 			if err != nil {
 				t.Fatalf("Token: %v", err)
 			}
@@ -171,7 +139,7 @@ func (f *farm) invalidateAll(t *testing.T) {
 	}
 	before := len(f.sim.Issues(id))
 	for _, m := range f.managers {
-		tok, err := m.Invalidate(ctx, farmKey, bad)
+		tok, err := m.Invalidate(ctx, fleet.Key, bad)
 		if err != nil || tok.Value != bad {
 			t.Fatalf("rule: a report of a token upstream accepts keeps it; got %s, %v", short(tok.Value), err)
 		}
@@ -189,7 +157,7 @@ func (f *farm) invalidateAll(t *testing.T) {
 	for i := range got {
 		m := f.managers[i%len(f.managers)]
 		wg.Go(func() {
-			tok, err := m.Invalidate(ctx, farmKey, bad)
+			tok, err := m.Invalidate(ctx, fleet.Key, bad)
 			got[i], errs[i] = tok.Value, err
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/fleet"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
 
@@ -37,7 +38,7 @@ func TestOutage(t *testing.T, newBackend func(t *testing.T) Backend, down, up fu
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
 	var ms []*core.Manager
 	for range managers {
-		m, err := newNodeManager(NodeConfig{Backend: newBackend(t), SimURL: sim.URL, AppID: appID, Secret: "outage-secret",
+		m, err := fleet.NewNodeManager(fleet.NodeConfig{Backend: newBackend(t), SimURL: sim.URL, AppID: appID, Secret: "outage-secret",
 			Lifetime: life, KeyPrefix: prefix, Logger: logger},
 			core.WithCacheTimeout(500*time.Millisecond), core.WithDegradedInterval(time.Minute))
 		if err != nil {
@@ -54,9 +55,9 @@ func TestOutage(t *testing.T, newBackend func(t *testing.T) Backend, down, up fu
 	for _, m := range ms {
 		runs.Go(func() { _ = m.Run(ctx) })
 	}
-	c := checker{url: sim.URL, hc: newHTTPClient(16)}
+	c := fleet.NewChecker(sim.URL, 16)
 	for _, m := range ms {
-		if _, err := m.Token(ctx, farmKey); err != nil {
+		if _, err := m.Token(ctx, fleet.Key); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -67,15 +68,15 @@ func TestOutage(t *testing.T, newBackend func(t *testing.T) Backend, down, up fu
 		// down from 3 s to 7.5 s, across the stale point.
 		tctx, tcancel := context.WithDeadline(ctx, start.Add(12*time.Second))
 		defer tcancel()
-		report := make(chan NodeReport, len(ms))
+		report := make(chan fleet.NodeReport, len(ms))
 		for _, m := range ms {
-			go func() { report <- drive(tctx, m, farmKey, 16, c) }()
+			go func() { report <- fleet.Drive(tctx, m, fleet.Key, 16, c) }()
 		}
 		time.Sleep(time.Until(start.Add(3 * time.Second)))
 		down(t)
 		time.Sleep(time.Until(start.Add(7500 * time.Millisecond)))
 		up(t)
-		var total NodeReport
+		var total fleet.NodeReport
 		for range ms {
 			total.Add(<-report)
 		}
@@ -95,7 +96,7 @@ func TestOutage(t *testing.T, newBackend func(t *testing.T) Backend, down, up fu
 		time.Sleep(time.Until(sim.Issues(id)[len(sim.Issues(id))-1].Add(life + time.Second)))
 		for _, m := range ms {
 			tctx, tcancel := context.WithTimeout(ctx, 3*time.Second)
-			if _, err := m.Token(tctx, farmKey); err != nil {
+			if _, err := m.Token(tctx, fleet.Key); err != nil {
 				t.Errorf("rule: with the store down and the token expired, a node refreshes on its own; Token = %v", err)
 			}
 			tcancel()
@@ -114,7 +115,7 @@ func converged(t *testing.T, ms []*core.Manager, sim *wxsim.Server, id string) {
 		want := sim.Current(id)
 		same := sim.Valid(want)
 		for _, m := range ms {
-			tok, err := m.Token(context.Background(), farmKey)
+			tok, err := m.Token(context.Background(), fleet.Key)
 			if err != nil || tok.Value != want {
 				same = false
 			}
@@ -125,7 +126,7 @@ func converged(t *testing.T, ms []*core.Manager, sim *wxsim.Server, id string) {
 		if time.Now().After(deadline) {
 			var got []string
 			for _, m := range ms {
-				tok, _ := m.Token(context.Background(), farmKey)
+				tok, _ := m.Token(context.Background(), fleet.Key)
 				got = append(got, short(tok.Value))
 			}
 			t.Fatalf("rule: after the store returns the fleet converges on one valid token; after 10 s nodes serve %v, newest issued %s", got, short(want))

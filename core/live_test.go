@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxtoken/wxtoken/conformance"
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/fleet"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
@@ -40,7 +40,7 @@ func TestWeComIsAskedOncePerLifetime(t *testing.T) {
 	}
 	run, stop := context.WithTimeout(ctx, lifetimes*life)
 	defer stop()
-	total := conformance.DriveFleet(run, ms, "app", 2, sim.URL)
+	total := fleet.DriveFleet(run, ms, "app", 2, sim.URL)
 	st := sim.Stats()
 	calls := st.Calls["/cgi-bin/gettoken"]
 	t.Logf("8 managers through %d lifetimes of %v: %d tokens served, %d business calls, %d refused %v, %d gettoken calls",

@@ -12,7 +12,7 @@ require (
 	github.com/wxtoken/wxtoken/backends/etcd v0.0.0-00010101000000-000000000000
 	github.com/wxtoken/wxtoken/backends/memcache v0.0.0-00010101000000-000000000000
 	github.com/wxtoken/wxtoken/backends/redis v0.0.0-00010101000000-000000000000
-	github.com/wxtoken/wxtoken/server v0.0.0-00010101000000-000000000000
+	github.com/wxtoken/wxtoken/tools/farm v0.0.0-00010101000000-000000000000
 	go.etcd.io/etcd/client/v3 v3.7.3
 	go.uber.org/zap v1.28.0
 )
@@ -25,6 +25,8 @@ require (
 	github.com/tidwall/gjson v1.14.1 // indirect
 	github.com/tidwall/match v1.1.1 // indirect
 	github.com/tidwall/pretty v1.2.0 // indirect
+	github.com/wxtoken/wxtoken/server v0.0.0-00010101000000-000000000000 // indirect
+	golang.org/x/time v0.16.0 // indirect
 )
 
 require (

@@ -15,6 +15,7 @@ import (
 	filebackend "github.com/wxtoken/wxtoken/backends/file"
 	"github.com/wxtoken/wxtoken/conformance"
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/fleet"
 	"github.com/wxtoken/wxtoken/lock"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
@@ -144,12 +145,12 @@ func TestProcessFarm(t *testing.T) {
 		}
 		cmds, outs = append(cmds, cmd), append(outs, out)
 	}
-	var total conformance.NodeReport
+	var total fleet.NodeReport
 	for i, cmd := range cmds {
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("node %d: %v", i, err)
 		}
-		var r conformance.NodeReport
+		var r fleet.NodeReport
 		if err := json.Unmarshal([]byte(outs[i].String()), &r); err != nil {
 			t.Fatalf("node %d printed %q", i, outs[i].String())
 		}
@@ -159,12 +160,12 @@ func TestProcessFarm(t *testing.T) {
 	if total.Checks == 0 || total.Refused != 0 || total.TokenErrors != 0 {
 		t.Fatalf("rule: zero refused business calls and no Token error across processes; got %+v", total)
 	}
-	conformance.CheckRefreshes(t, sim.Issues("token:wxfileprocs"), lifetime, 3, false)
+	fleet.CheckRefreshes(t, sim.Issues("token:wxfileprocs"), lifetime, 3, false)
 }
 
 func runNode() int {
 	run, _ := time.ParseDuration(os.Getenv("WXTOKEN_RUN"))
-	f, err := conformance.RunNode(context.Background(), conformance.NodeConfig{
+	f, err := fleet.RunNode(context.Background(), fleet.NodeConfig{
 		Backend:    filebackend.New(os.Getenv("WXTOKEN_FILE_DIR")),
 		SimURL:     os.Getenv("WXTOKEN_SIM_URL"),
 		AppID:      "wxfileprocs",

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/integration/containertest"
-	"github.com/wxtoken/wxtoken/server/farm"
+	"github.com/wxtoken/wxtoken/tools/farm"
 )
 
 // A fleet on a 3-master Redis Cluster in containers: every node has its

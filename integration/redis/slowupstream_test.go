@@ -13,9 +13,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	redisbackend "github.com/wxtoken/wxtoken/backends/redis"
-	"github.com/wxtoken/wxtoken/conformance"
 	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/integration/containertest"
+	"github.com/wxtoken/wxtoken/internal/fleet"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
@@ -75,7 +75,7 @@ func TestUpstreamSlowerThanTheLockTTL(t *testing.T) {
 	})
 	run, stop := context.WithTimeout(ctx, 3*life)
 	defer stop()
-	total := conformance.DriveFleet(run, ms, "slow", 4, sim.URL)
+	total := fleet.DriveFleet(run, ms, "slow", 4, sim.URL)
 	st := sim.Stats()
 	calls := st.Calls["/cgi-bin/token"]
 	t.Logf("8 nodes x 4 callers, upstream latency %v > lock TTL %v, 3 lifetimes of %v: %d served, %d business calls, %d refused %v, %d upstream calls, generation %d",

@@ -25,10 +25,10 @@ import (
 
 	"github.com/wxtoken/wxtoken/adapters/silenceper"
 	redisbackend "github.com/wxtoken/wxtoken/backends/redis"
-	"github.com/wxtoken/wxtoken/conformance"
 	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/integration/containertest"
-	"github.com/wxtoken/wxtoken/server/farm"
+	"github.com/wxtoken/wxtoken/internal/fleet"
+	"github.com/wxtoken/wxtoken/tools/farm"
 	wxwechat "github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
@@ -50,9 +50,9 @@ func sdkAgainst(t *testing.T, sim *wxsim.Server) {
 	t.Cleanup(func() { util.DefaultHTTPClient = http.DefaultClient })
 }
 
-// fleet is one Manager per node, each with its own client of the Redis
+// newFleet is one Manager per node, each with its own client of the Redis
 // container, the credential registered under "app".
-func fleet(t *testing.T, addr string, src func() core.Source) []*core.Manager {
+func newFleet(t *testing.T, addr string, src func() core.Source) []*core.Manager {
 	t.Helper()
 	var ms []*core.Manager
 	for range nodes {
@@ -107,7 +107,7 @@ func TestSDKOfficialAccountFleetThroughTheAdapter(t *testing.T) {
 	defer sim.Close()
 	sim.AddApp("wxsdkfarm000001", "sdk-secret")
 	sdkAgainst(t, sim)
-	ms := fleet(t, srv.Addr, func() core.Source {
+	ms := newFleet(t, srv.Addr, func() core.Source {
 		return wxwechat.OfficialAccount("wxsdkfarm000001", "sdk-secret", wxwechat.WithBaseURL(sim.URL))
 	})
 	var basics []*basic.Basic
@@ -131,7 +131,7 @@ func TestSDKOfficialAccountFleetThroughTheAdapter(t *testing.T) {
 	if calls == 0 || failed != 0 {
 		t.Fatalf("rule: no business call fails; %d of %d did, the first: %v", failed, calls, first)
 	}
-	conformance.CheckRefreshes(t, issues, life, lifetimes-1, false)
+	fleet.CheckRefreshes(t, issues, life, lifetimes-1, false)
 }
 
 // The same for the SDK's WeCom app, whose token handle is set through its
@@ -143,7 +143,7 @@ func TestSDKWorkFleetThroughTheAdapter(t *testing.T) {
 	defer sim.Close()
 	sim.AddWeComApp("wwsdkfarm000001", "1000002", "corp-secret")
 	sdkAgainst(t, sim)
-	ms := fleet(t, srv.Addr, func() core.Source {
+	ms := newFleet(t, srv.Addr, func() core.Source {
 		return wxwechat.WeCom("wwsdkfarm000001", "1000002", "corp-secret", wxwechat.WithBaseURL(sim.URL))
 	})
 	var handles []*silenceper.Handle

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxtoken/wxtoken/conformance"
+	"github.com/wxtoken/wxtoken/internal/fleet"
 	"github.com/wxtoken/wxtoken/internal/localserver"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
@@ -240,7 +240,7 @@ func TestEndToEndThreeServersOnRedis(t *testing.T) {
 			t.Fatalf("rule: zero refused business calls through the servers; calls %d, refused %d, unserved %d",
 				l.calls.Load(), l.refused.Load(), l.unserved.Load())
 		}
-		conformance.CheckRefreshes(t, sim.Issues("token:wxe2e"), e2eLifetime, 3, false)
+		fleet.CheckRefreshes(t, sim.Issues("token:wxe2e"), e2eLifetime, 3, false)
 	})
 
 	t.Run("LockHolderKilledMidRefresh", func(t *testing.T) {
@@ -272,6 +272,6 @@ func TestEndToEndThreeServersOnRedis(t *testing.T) {
 		}
 		// The fetches from the last one before the kill on: one per refresh
 		// cycle, with at most one extra for the killed refresh.
-		conformance.CheckRefreshes(t, sim.Issues("token:wxe2e")[before-1:], e2eLifetime, 1, true)
+		fleet.CheckRefreshes(t, sim.Issues("token:wxe2e")[before-1:], e2eLifetime, 1, true)
 	})
 }

@@ -1,6 +1,9 @@
 // Command wxtoken runs the central token server (serve), a simulator of
 // the WeChat and WeCom token endpoints (sim), a one-shot token fetch
-// (token), and a fleet proof with fault injection (farm).
+// (token), a check of a config against its stores and upstream (check),
+// and the tenant commands (tenants). The fleet proof with fault injection
+// is a tool of its own, wxtoken-farm (module tools/farm), which this
+// binary does not link.
 package main
 
 import (
@@ -29,7 +32,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newSimCmd(), newTokenCmd(), newFarmCmd(), newFarmNodeCmd(), newVersionCmd(), newCheckCmd(), newTenantsCmd())
+	root.AddCommand(newServeCmd(), newSimCmd(), newTokenCmd(), newVersionCmd(), newCheckCmd(), newTenantsCmd())
 	return root
 }
 

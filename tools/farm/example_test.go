@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/wxtoken/wxtoken/server/farm"
+	"github.com/wxtoken/wxtoken/tools/farm"
 )
 
 // A small farm: four nodes sharing the in-process store, against the

@@ -1,4 +1,8 @@
-package conformance
+// Package fleet drives a fleet of Managers the way an application does, for
+// the conformance suites and the tests of every module: nodes on one store
+// against wxsim, each caller taking a token and spending it on the
+// simulator's business API. It is not public API.
+package fleet
 
 import (
 	"context"
@@ -9,9 +13,16 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/lock"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
+
+// Backend is a store that is both the shared Cache and the fleet Locker.
+type Backend interface {
+	core.Cache
+	lock.Locker
+}
 
 // NodeConfig describes one node of a farm: a Manager on Backend serving
 // one official account from the wxsim at SimURL, as TestFarm runs eight of
@@ -48,12 +59,12 @@ func (r *NodeReport) Add(o NodeReport) {
 	}
 }
 
-// farmKey is the key every farm node registers its account under.
-const farmKey = "app"
+// Key is the key every farm node registers its account under.
+const Key = "app"
 
-// newNodeManager builds a farm node's Manager with margins scaled to the
+// NewNodeManager builds a farm node's Manager with margins scaled to the
 // lifetime: refresh 3/8 of it ahead, re-check every 300 ms.
-func newNodeManager(c NodeConfig, extra ...core.Option) (*core.Manager, error) {
+func NewNodeManager(c NodeConfig, extra ...core.Option) (*core.Manager, error) {
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = "wxtoken-farm"
 	}
@@ -70,7 +81,7 @@ func newNodeManager(c NodeConfig, extra ...core.Option) (*core.Manager, error) {
 		core.WithLockTTL(5 * time.Second),
 		core.WithLockWait(8 * time.Second),
 	}, extra...)...)
-	if err := m.Register(farmKey, wechat.OfficialAccount(c.AppID, c.Secret, wechat.WithBaseURL(c.SimURL))); err != nil {
+	if err := m.Register(Key, wechat.OfficialAccount(c.AppID, c.Secret, wechat.WithBaseURL(c.SimURL))); err != nil {
 		m.Close()
 		return nil, err
 	}
@@ -83,7 +94,7 @@ func RunNode(ctx context.Context, c NodeConfig) (NodeReport, error) {
 	if c.Goroutines <= 0 {
 		c.Goroutines = 64
 	}
-	m, err := newNodeManager(c)
+	m, err := NewNodeManager(c)
 	if err != nil {
 		return NodeReport{}, err
 	}
@@ -91,9 +102,9 @@ func RunNode(ctx context.Context, c NodeConfig) (NodeReport, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Duration)
 	defer cancel()
 	go m.Run(ctx)
-	hc := newHTTPClient(c.Goroutines)
-	defer hc.CloseIdleConnections()
-	return drive(ctx, m, farmKey, c.Goroutines, checker{url: c.SimURL, hc: hc}), nil
+	ch := NewChecker(c.SimURL, c.Goroutines)
+	defer ch.hc.CloseIdleConnections()
+	return Drive(ctx, m, Key, c.Goroutines, ch), nil
 }
 
 // DriveFleet runs goroutines callers of key on every Manager of ms until
@@ -102,14 +113,15 @@ func RunNode(ctx context.Context, c NodeConfig) (NodeReport, error) {
 // (wxsim.BusinessPath), as an application would, reporting a refused
 // token with Invalidate. It returns what all the callers saw.
 func DriveFleet(ctx context.Context, ms []*core.Manager, key string, goroutines int, simURL string) NodeReport {
-	return driveFleet(ctx, ms, key, goroutines, checker{url: simURL, hc: newHTTPClient(goroutines * len(ms))})
+	return DriveFleetWith(ctx, ms, key, goroutines, NewChecker(simURL, goroutines*len(ms)))
 }
 
-func driveFleet(ctx context.Context, ms []*core.Manager, key string, goroutines int, c checker) NodeReport {
+// DriveFleetWith is DriveFleet with a Checker of the caller's.
+func DriveFleetWith(ctx context.Context, ms []*core.Manager, key string, goroutines int, c Checker) NodeReport {
 	reports := make([]NodeReport, len(ms))
 	var wg sync.WaitGroup
 	for i, m := range ms {
-		wg.Go(func() { reports[i] = drive(ctx, m, key, goroutines, c) })
+		wg.Go(func() { reports[i] = Drive(ctx, m, key, goroutines, c) })
 	}
 	wg.Wait()
 	var total NodeReport
@@ -119,7 +131,9 @@ func driveFleet(ctx context.Context, ms []*core.Manager, key string, goroutines 
 	return total
 }
 
-func drive(ctx context.Context, m *core.Manager, key string, goroutines int, c checker) NodeReport {
+// Drive runs goroutines callers of key on m until ctx ends, as DriveFleet
+// does on each of its Managers.
+func Drive(ctx context.Context, m *core.Manager, key string, goroutines int, c Checker) NodeReport {
 	var served, checks, refused, tokenErrs atomic.Int64
 	var firstErr error
 	var once sync.Once
@@ -137,7 +151,7 @@ func drive(ctx context.Context, m *core.Manager, key string, goroutines int, c c
 				}
 				served.Add(1)
 				if i%10 == 0 {
-					code, err := c.check(ctx, tok.Value)
+					code, err := c.Check(ctx, tok.Value)
 					if err == nil {
 						checks.Add(1)
 					}
@@ -155,18 +169,19 @@ func drive(ctx context.Context, m *core.Manager, key string, goroutines int, c c
 		TokenErrors: int(tokenErrs.Load()), FirstError: firstErr}
 }
 
-// checker calls wxsim's business API.
-type checker struct {
+// Checker calls wxsim's business API.
+type Checker struct {
 	url string
 	hc  *http.Client
 }
 
-// check calls the business API with tok and returns its errcode (0: OK).
-func (c checker) check(ctx context.Context, tok string) (int, error) {
-	return wxsim.Check(ctx, c.hc, c.url, tok)
+// NewChecker returns a Checker of the simulator at simURL for conns
+// callers at once.
+func NewChecker(simURL string, conns int) Checker {
+	return Checker{url: simURL, hc: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conns}}}
 }
 
-// newHTTPClient returns a client for business calls from conns callers.
-func newHTTPClient(conns int) *http.Client {
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conns}}
+// Check calls the business API with tok and returns its errcode (0: OK).
+func (c Checker) Check(ctx context.Context, tok string) (int, error) {
+	return wxsim.Check(ctx, c.hc, c.url, tok)
 }

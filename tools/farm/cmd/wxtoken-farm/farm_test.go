@@ -13,13 +13,13 @@ import (
 	"github.com/wxtoken/wxtoken/wxsim"
 )
 
-// wxtoken farm on a store it starts itself, with a fault, writes the
+// wxtoken-farm on a store it starts itself, with a fault, writes the
 // table, the JSON report and a PNG timeline, and exits 0 when the fleet
 // kept its promises.
 func TestFarmCommand(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath, plotPath := filepath.Join(dir, "farm.json"), filepath.Join(dir, "farm.png")
-	out, err := run(t, context.Background(), "farm", "--start-store", "redis", "--nodes", "3", "--workers", "2",
+	out, err := run(t, context.Background(), "--start-store", "redis", "--nodes", "3", "--workers", "2",
 		"--lifetime", "2s", "--overlap", "500ms", "--duration", "5s", "--quiet",
 		"--revoke", "2500ms", "--pause-store", "400ms@1s", "--json", jsonPath, "--plot", plotPath)
 	if err != nil {
@@ -54,10 +54,10 @@ func TestFarmCommand(t *testing.T) {
 
 func TestFarmCommandRefusesBadFaults(t *testing.T) {
 	for _, args := range [][]string{
-		{"farm", "--kill-holder", "soon"},
-		{"farm", "--pause-store", "1s@1s"}, // memory:// cannot be paused
-		{"farm", "--credentials", "official,minigame"},
-		{"farm", "--start-store", "oracle"},
+		{"--kill-holder", "soon"},
+		{"--pause-store", "1s@1s"}, // memory:// cannot be paused
+		{"--credentials", "official,minigame"},
+		{"--start-store", "oracle"},
 	} {
 		if out, err := run(t, context.Background(), args...); err == nil {
 			t.Errorf("%v succeeded:\n%s", args, out)
@@ -73,23 +73,23 @@ func TestFarmCommandAgainstAnUpstreamOfItsOwn(t *testing.T) {
 	defer sim.Close()
 	sim.AddApp("wxownupstream01", "own-secret")
 	t.Setenv("OWN_SECRET", "own-secret")
-	out, err := run(t, context.Background(), "farm", "--upstream", sim.URL, "--appid", "wxownupstream01",
+	out, err := run(t, context.Background(), "--upstream", sim.URL, "--appid", "wxownupstream01",
 		"--secret-env", "OWN_SECRET", "--nodes", "2", "--workers", "2", "--lifetime", "2s", "--duration", "3s", "--quiet")
 	if err != nil || !strings.Contains(out, "token:wxownupstream01") || sim.Stats().TokenCalls() < 1 {
 		t.Fatalf("farm against its own upstream: %v\n%s", err, out)
 	}
-	if _, err := run(t, context.Background(), "farm", "--upstream", sim.URL, "--appid", "wxownupstream01", "--duration", "1s"); err == nil {
+	if _, err := run(t, context.Background(), "--upstream", sim.URL, "--appid", "wxownupstream01", "--duration", "1s"); err == nil {
 		t.Fatal("a farm with an upstream of its own and no secret started")
 	}
 }
 
 // With --procs every node is a process of its own (here the test binary,
-// which TestMain turns into `wxtoken farm-node`), and --kill-holder kills
+// which TestMain turns into `wxtoken-farm node`), and --kill-holder kills
 // the one holding the refresh lock with SIGKILL; the rest of the fleet
 // carries on without a failed call.
 func TestFarmCommandProcsKillHolder(t *testing.T) {
-	t.Setenv("WXTOKEN_E2E_ARGS", "farm-node")
-	out, err := run(t, context.Background(), "farm", "--procs", "--start-store", "redis", "--nodes", "3", "--workers", "2",
+	t.Setenv("WXTOKEN_FARM_ARGS", "node")
+	out, err := run(t, context.Background(), "--procs", "--start-store", "redis", "--nodes", "3", "--workers", "2",
 		"--lifetime", "2s", "--overlap", "500ms", "--duration", "6s", "--quiet", "--kill-holder", "2s")
 	if err != nil {
 		t.Fatalf("farm --procs: %v\n%s", err, out)
@@ -97,7 +97,7 @@ func TestFarmCommandProcsKillHolder(t *testing.T) {
 	if !strings.Contains(out, "killed nodes") || !strings.Contains(out, "PASS") {
 		t.Fatalf("no node was killed, or the fleet failed:\n%s", out)
 	}
-	if _, err := run(t, context.Background(), "farm", "--procs", "--duration", "1s"); err == nil || !strings.Contains(err.Error(), "memory://") {
+	if _, err := run(t, context.Background(), "--procs", "--duration", "1s"); err == nil || !strings.Contains(err.Error(), "memory://") {
 		t.Fatalf("--procs on memory:// = %v, want a refusal naming memory://", err)
 	}
 }

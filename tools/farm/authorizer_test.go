@@ -18,7 +18,7 @@ import (
 	"github.com/wxtoken/wxtoken/internal/localserver"
 	"github.com/wxtoken/wxtoken/lock"
 	"github.com/wxtoken/wxtoken/server"
-	"github.com/wxtoken/wxtoken/server/farm"
+	"github.com/wxtoken/wxtoken/tools/farm"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wxsim"
 )

@@ -15,7 +15,7 @@ import (
 
 	"github.com/wxtoken/wxtoken/internal/localserver"
 	"github.com/wxtoken/wxtoken/server"
-	"github.com/wxtoken/wxtoken/server/farm"
+	"github.com/wxtoken/wxtoken/tools/farm"
 )
 
 type farmFlags struct {
@@ -34,7 +34,7 @@ type farmFlags struct {
 func newFarmCmd() *cobra.Command {
 	f := farmFlags{faults: make(map[farm.FaultKind]*[]string)}
 	cmd := &cobra.Command{
-		Use:   "farm",
+		Use:   "wxtoken-farm",
 		Short: "Run a fleet of nodes on a store, break it on purpose, and report what happened",
 		Long: `Run a fleet of wxtoken nodes, each with its own Manager and its own client of
 the store, against the built-in WeChat simulator (compressed lifetimes) or
@@ -152,7 +152,7 @@ func runFarm(cmd *cobra.Command, f *farmFlags) error {
 			stderr = &lockedWriter{w: stderr}
 		}
 		cfg.NodeCommand = func() *exec.Cmd {
-			c := exec.Command(exe, "farm-node")
+			c := exec.Command(exe, "node")
 			c.Stderr = stderr
 			return c
 		}
@@ -221,12 +221,12 @@ func writeFile(path string, write func(io.Writer) error) error {
 	return f.Close()
 }
 
-// newFarmNodeCmd is one node of `wxtoken farm --procs`: it reads its spec
+// newFarmNodeCmd is one node of `wxtoken-farm --procs`: it reads its spec
 // on standard input and reports on standard output.
 func newFarmNodeCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:    "farm-node",
-		Short:  "One node of wxtoken farm --procs (started by the farm, not by hand)",
+		Use:    "node",
+		Short:  "One node of wxtoken-farm --procs (started by the farm, not by hand)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

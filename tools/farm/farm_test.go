@@ -10,7 +10,7 @@ import (
 
 	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/localserver"
-	"github.com/wxtoken/wxtoken/server/farm"
+	"github.com/wxtoken/wxtoken/tools/farm"
 )
 
 // Short farms, one per fault: 4 nodes x 4 workers through about three and

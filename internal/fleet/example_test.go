@@ -1,4 +1,4 @@
-package conformance_test
+package fleet_test
 
 import (
 	"context"
@@ -6,23 +6,14 @@ import (
 	"log"
 	"time"
 
-	"github.com/wxtoken/wxtoken/conformance"
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/internal/fleet"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
 
-// A backend author's test runs the suites against a real server of their
-// store, each test getting new clients from the factory:
-//
-//	func TestConformance(t *testing.T) {
-//		conformance.TestBackend(t, func(t *testing.T) conformance.Backend {
-//			return mybackend.New(newClient(t))
-//		})
-//	}
-//
-// and drives a small fleet through a few token lifetimes with DriveFleet,
-// as this example does with the in-memory store: four nodes, each with its
+// A small fleet through a few token lifetimes with DriveFleet, on the
+// in-memory store: four nodes, each with its
 // own Manager, share one store against a simulator whose tokens live two
 // seconds and are renewed half a second before expiry. Every business call
 // succeeds, and upstream is asked once per renewal cycle, never more.
@@ -32,19 +23,19 @@ func ExampleDriveFleet() {
 	defer sim.Close()
 	sim.AddApp("wxexample0000001", "app-secret")
 
-	var store conformance.Backend = core.NewMemoryCache() // your backend here
-	var fleet []*core.Manager
+	var store fleet.Backend = core.NewMemoryCache()
+	var nodes []*core.Manager
 	for range 4 {
 		m := core.New(core.WithCache(store), core.WithRefreshAhead(lifetime/4), core.WithLocalTTL(lifetime/8))
 		defer m.Close()
 		if err := m.Register("shop", wechat.OfficialAccount("wxexample0000001", "app-secret", wechat.WithBaseURL(sim.URL))); err != nil {
 			log.Fatal(err)
 		}
-		fleet = append(fleet, m)
+		nodes = append(nodes, m)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*lifetime)
 	defer cancel()
-	report := conformance.DriveFleet(ctx, fleet, "shop", 4, sim.URL)
+	report := fleet.DriveFleet(ctx, nodes, "shop", 4, sim.URL)
 
 	calls := sim.Stats().TokenCalls()
 	cycles := int(3 * lifetime / (lifetime - lifetime/4)) // renewals in the run
