@@ -248,13 +248,13 @@ func (s *Server) reconcile(a *app, ids []string) {
 
 // configuredCorp returns the configured corp app that tenant id of suite a
 // would share its Manager entry with (a corp token's identity is its
-// corpid), if there is one.
+// corpid under its suite), if there is one.
 func (s *Server) configuredCorp(a *app, id string) (string, bool) {
 	if a.Kind != KindSuite {
 		return "", false
 	}
 	for _, ac := range s.cfg.Apps {
-		if ac.Kind == KindCorp && ac.CorpID == id {
+		if ac.Kind == KindCorp && ac.CorpID == id && ac.Suite == a.ID {
 			return ac.ID, true
 		}
 	}

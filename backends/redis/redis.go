@@ -2,8 +2,19 @@
 // refresh with redsync, on one go-redis client: standalone, Sentinel
 // (redis.NewFailoverClient) or Cluster (redis.NewClusterClient).
 //
-//	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{"127.0.0.1:6379"}})
+//	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
+//		Addrs:                 []string{"127.0.0.1:6379"},
+//		ContextTimeoutEnabled: true,
+//	})
 //	core.SetCache(redisbackend.New(rdb))
+//
+// Set ContextTimeoutEnabled. Without it go-redis does not hand the
+// context's deadline to the socket (only to its pool wait and retry
+// back-off): a Redis that accepts a command and never answers holds the
+// call for ReadTimeout (3 s by default) per attempt, past the Manager's
+// CacheTimeout and its lock's lease, so a node cannot tell a slow store
+// from a dead one in time and a lease can end while a write through it is
+// still waiting.
 //
 // Values are plain strings under their keys (GET, SET with PX, DEL), so
 // programs in other languages read the same documents. Locks are redsync
