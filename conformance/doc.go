@@ -22,16 +22,12 @@ import (
 	"encoding/hex"
 	"time"
 
-	"github.com/wxtoken/wxtoken/core"
-	"github.com/wxtoken/wxtoken/lock"
+	"github.com/wxtoken/wxtoken/store"
 )
 
-// Backend is a store that is both the shared Cache and the fleet Locker,
-// as every wxtoken backend is.
-type Backend interface {
-	core.Cache
-	lock.Locker
-}
+// Backend is store.Backend: a store that is both the shared Cache and the
+// fleet Locker, as every wxtoken backend is.
+type Backend = store.Backend
 
 // Options tune the suites to what a backend can promise.
 type Options struct {

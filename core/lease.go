@@ -7,21 +7,15 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/lock"
+	contract "github.com/wxtoken/wxtoken/store"
 )
 
-// FencedLease is a lock.Lease whose store can make a write conditional on
-// the lease still holding its lock: etcd in a transaction, Redis in one
-// script, the file backend under its flock, memcached by an owner check
-// just before the write. The Manager publishes every fetched token through
-// it when the lease offers it, so a node whose lease ran out mid-fetch
-// never overwrites the token of the node that took the lock after it.
-type FencedLease interface {
-	lock.Lease
-	// SetIfHeld stores value under key for ttl, as Cache.Set does, only if
-	// the lease still holds its lock; otherwise it returns lock.ErrLost and
-	// writes nothing.
-	SetIfHeld(ctx context.Context, key, value string, ttl time.Duration) error
-}
+// FencedLease is store.FencedLease: a lease whose store writes only while
+// it holds its lock. The Manager publishes every fetched token through it
+// when the lease offers it, so a node whose lease ran out mid-fetch never
+// overwrites the token of the node that took the lock after it. The
+// contract lives in package store; this alias is kept for a release.
+type FencedLease = contract.FencedLease
 
 // held is a lease this node holds, kept alive by a heartbeat while work
 // under it runs. Times are the system's monotonic clock, not the Manager's

@@ -3,27 +3,14 @@ package core
 import (
 	"context"
 	"time"
+
+	contract "github.com/wxtoken/wxtoken/store"
 )
 
-// Watcher is implemented by a Cache whose store can tell a client that a
-// key was written (Redis by publish/subscribe, etcd by its watch API, the
-// MemoryCache in process). A node with no token to serve, waiting while
-// another node refreshes, then sleeps until the token is published instead
-// of polling the store: at a fleet's cold start a thousand waiting nodes
-// make one lock attempt and one read each, not one of each every few
-// milliseconds. Without it the Manager polls, as it does for any Cache.
-//
-// Notices may be lost (a dropped connection) or spurious (another key, a
-// write the waiter does not want): the Manager re-reads the key on each,
-// and still polls, slowly, so a lost notice only delays it.
-type Watcher interface {
-	// Watch registers interest in key; ctx bounds the registration only.
-	// The returned channel receives a value after each write of key that
-	// happens after Watch returned (several writes may yield one value),
-	// until stop is called. stop releases what the watch holds; it may be
-	// called more than once. An error means nothing is watched.
-	Watch(ctx context.Context, key string) (notices <-chan struct{}, stop func(), err error)
-}
+// Watcher is store.Watcher: a Cache that can tell a client that a key
+// was written. The contract lives in package store; this alias is kept
+// for a release.
+type Watcher = contract.Watcher
 
 // watchPollDivisor sets how often a node that waits for a notice still
 // tries the lock: LockTTL / watchPollDivisor. A holder that died leaves

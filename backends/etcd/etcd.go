@@ -10,7 +10,7 @@
 // whose lease is not kept alive: it ends after its TTL unless extended,
 // so a holder that vanishes (or hangs) loses it by lease expiry. The
 // Manager publishes a token through the lease in one transaction that
-// checks the lock is still owned (core.FencedLease).
+// checks the lock is still owned (store.FencedLease).
 package etcdbackend
 
 import (
@@ -19,17 +19,17 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/ctxerr"
 	"github.com/wxtoken/wxtoken/lock"
+	"github.com/wxtoken/wxtoken/store"
 )
 
 var (
-	_ core.Cache  = (*Backend)(nil)
+	_ store.Cache = (*Backend)(nil)
 	_ lock.Locker = (*Backend)(nil)
 )
 
-// Backend is a core.Cache and a lock.Locker on one etcd client. It is safe
+// Backend is a store.Cache and a lock.Locker on one etcd client. It is safe
 // for concurrent use.
 type Backend struct {
 	cli    *clientv3.Client
@@ -54,7 +54,7 @@ func New(cli *clientv3.Client, opts ...Option) *Backend {
 // seconds rounds a TTL up to etcd's whole seconds.
 func seconds(ttl time.Duration) int64 { return int64((ttl + time.Second - 1) / time.Second) }
 
-// Get implements core.Cache.
+// Get implements store.Cache.
 func (b *Backend) Get(ctx context.Context, key string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -64,12 +64,12 @@ func (b *Backend) Get(ctx context.Context, key string) (string, error) {
 		return "", ctxerr.First(ctx, err)
 	}
 	if len(resp.Kvs) == 0 {
-		return "", core.ErrNotFound
+		return "", store.ErrNotFound
 	}
 	return string(resp.Kvs[0].Value), nil
 }
 
-// Set implements core.Cache.
+// Set implements store.Cache.
 func (b *Backend) Set(ctx context.Context, key, value string, ttl time.Duration) error {
 	op, err := b.put(ctx, key, value, ttl)
 	if err != nil {
@@ -95,7 +95,7 @@ func (b *Backend) put(ctx context.Context, key, value string, ttl time.Duration)
 	return clientv3.OpPut(b.prefix+key, value, clientv3.WithLease(lease.ID)), nil
 }
 
-// Remove implements core.Cache.
+// Remove implements store.Cache.
 func (b *Backend) Remove(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err

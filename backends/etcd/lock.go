@@ -9,9 +9,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/ctxerr"
 	"github.com/wxtoken/wxtoken/lock"
+	"github.com/wxtoken/wxtoken/store"
 )
 
 // TryLock implements lock.Locker. Each acquisition has a session (a lease)
@@ -64,7 +64,7 @@ func (b *Backend) revoke(id clientv3.LeaseID) {
 	_, _ = b.cli.Revoke(ctx, id)
 }
 
-var _ core.FencedLease = (*lease)(nil)
+var _ store.FencedLease = (*lease)(nil)
 
 type lease struct {
 	b  *Backend
@@ -109,7 +109,7 @@ func (l *lease) Unlock(ctx context.Context) error {
 	return nil
 }
 
-// SetIfHeld implements core.FencedLease: the put happens in the same
+// SetIfHeld implements store.FencedLease: the put happens in the same
 // transaction that checks this lease still owns the lock.
 func (l *lease) SetIfHeld(ctx context.Context, key, value string, ttl time.Duration) error {
 	op, err := l.b.put(ctx, key, value, ttl)

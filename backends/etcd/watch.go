@@ -7,16 +7,16 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/ctxerr"
+	"github.com/wxtoken/wxtoken/store"
 )
 
-var _ core.Watcher = (*Backend)(nil)
+var _ store.Watcher = (*Backend)(nil)
 
 // errWatchClosed is returned when etcd ends a watch before confirming it.
 var errWatchClosed = errors.New("etcd: watch closed before it was created")
 
-// Watch implements core.Watcher with etcd's watch API: each put of the key
+// Watch implements store.Watcher with etcd's watch API: each put of the key
 // (a Set or a fenced write) sends a notice. The client multiplexes every
 // watch over one stream; Watch returns once etcd confirmed this one.
 func (b *Backend) Watch(ctx context.Context, key string) (<-chan struct{}, func(), error) {

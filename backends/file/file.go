@@ -26,16 +26,16 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/lock"
+	"github.com/wxtoken/wxtoken/store"
 )
 
 var (
-	_ core.Cache  = (*Backend)(nil)
+	_ store.Cache = (*Backend)(nil)
 	_ lock.Locker = (*Backend)(nil)
 )
 
-// Backend is a core.Cache and a lock.Locker on one directory. Several
+// Backend is a store.Cache and a lock.Locker on one directory. Several
 // Backends, in one process or many, may share the directory.
 type Backend struct {
 	dir string
@@ -57,7 +57,7 @@ func (b *Backend) path(sub, key string) string {
 	return filepath.Join(b.dir, sub, hex.EncodeToString(sum[:]))
 }
 
-// Get implements core.Cache. An unreadable or foreign file counts as a
+// Get implements store.Cache. An unreadable or foreign file counts as a
 // miss: the next Set replaces it.
 func (b *Backend) Get(ctx context.Context, key string) (string, error) {
 	if err := ctx.Err(); err != nil {
@@ -65,22 +65,22 @@ func (b *Backend) Get(ctx context.Context, key string) (string, error) {
 	}
 	raw, err := os.ReadFile(b.path("values", key))
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", core.ErrNotFound
+		return "", store.ErrNotFound
 	}
 	if err != nil {
 		return "", err
 	}
 	var r record
 	if json.Unmarshal(raw, &r) != nil || r.Key != key {
-		return "", core.ErrNotFound
+		return "", store.ErrNotFound
 	}
 	if r.ExpiresAt != 0 && time.Now().UnixMilli() >= r.ExpiresAt {
-		return "", core.ErrNotFound
+		return "", store.ErrNotFound
 	}
 	return r.Value, nil
 }
 
-// Set implements core.Cache, atomically.
+// Set implements store.Cache, atomically.
 func (b *Backend) Set(ctx context.Context, key, value string, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -96,7 +96,7 @@ func (b *Backend) Set(ctx context.Context, key, value string, ttl time.Duration)
 	return writeAtomic(b.path("values", key), raw)
 }
 
-// Remove implements core.Cache.
+// Remove implements store.Cache.
 func (b *Backend) Remove(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err

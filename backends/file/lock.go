@@ -9,8 +9,8 @@ import (
 
 	"github.com/gofrs/flock"
 
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/lock"
+	"github.com/wxtoken/wxtoken/store"
 )
 
 // TryLock implements lock.Locker with a non-blocking flock on a file of
@@ -37,7 +37,7 @@ func (b *Backend) TryLock(ctx context.Context, name string, ttl time.Duration) (
 	return l, nil
 }
 
-var _ core.FencedLease = (*lease)(nil)
+var _ store.FencedLease = (*lease)(nil)
 
 // lease holds a flock until Unlock or until its TTL runs out, when its own
 // timer releases it (the kernel does so at once if the process dies).
@@ -82,7 +82,7 @@ func (l *lease) Unlock(ctx context.Context) error {
 	return l.fl.Unlock()
 }
 
-// SetIfHeld implements core.FencedLease: the write happens while the lease
+// SetIfHeld implements store.FencedLease: the write happens while the lease
 // is held, under the lease's own mutex, so its TTL timer cannot release the
 // flock (and let another process take it) until the write is done.
 func (l *lease) SetIfHeld(ctx context.Context, key, value string, ttl time.Duration) error {

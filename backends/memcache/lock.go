@@ -9,9 +9,9 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/ctxerr"
 	"github.com/wxtoken/wxtoken/lock"
+	"github.com/wxtoken/wxtoken/store"
 )
 
 // TryLock implements lock.Locker: Add succeeds only when the key is absent,
@@ -85,9 +85,9 @@ func (l *lease) Extend(ctx context.Context, ttl time.Duration) error {
 // owner-checked swap: never a bare Delete.
 func (l *lease) Unlock(ctx context.Context) error { return l.swap(ctx, -1) }
 
-var _ core.FencedLease = (*lease)(nil)
+var _ store.FencedLease = (*lease)(nil)
 
-// SetIfHeld implements core.FencedLease as far as memcached allows: it
+// SetIfHeld implements store.FencedLease as far as memcached allows: it
 // reads the lock item and writes the value only if this lease still owns
 // it. memcached has no transaction spanning two items, so a window
 // remains: if the lease expires and another node takes the lock between

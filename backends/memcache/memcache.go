@@ -27,13 +27,13 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/ctxerr"
 	"github.com/wxtoken/wxtoken/lock"
+	"github.com/wxtoken/wxtoken/store"
 )
 
 var (
-	_ core.Cache  = (*Backend)(nil)
+	_ store.Cache = (*Backend)(nil)
 	_ lock.Locker = (*Backend)(nil)
 )
 
@@ -41,7 +41,7 @@ var (
 // now; larger values are Unix times.
 const maxRelativeExpiry = 30 * 24 * 60 * 60
 
-// Backend is a core.Cache and a lock.Locker on one memcached client. It is
+// Backend is a store.Cache and a lock.Locker on one memcached client. It is
 // safe for concurrent use.
 type Backend struct {
 	mc        *memcache.Client
@@ -101,14 +101,14 @@ func expiration(ttl time.Duration, now time.Time) int32 {
 	return int32(secs)
 }
 
-// Get implements core.Cache.
+// Get implements store.Cache.
 func (b *Backend) Get(ctx context.Context, key string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
 	it, err := b.mc.Get(b.key(key))
 	if errors.Is(err, memcache.ErrCacheMiss) {
-		return "", core.ErrNotFound
+		return "", store.ErrNotFound
 	}
 	if err != nil {
 		return "", ctxerr.First(ctx, err)
@@ -116,7 +116,7 @@ func (b *Backend) Get(ctx context.Context, key string) (string, error) {
 	return string(it.Value), nil
 }
 
-// Set implements core.Cache.
+// Set implements store.Cache.
 func (b *Backend) Set(ctx context.Context, key, value string, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -125,7 +125,7 @@ func (b *Backend) Set(ctx context.Context, key, value string, ttl time.Duration)
 	return ctxerr.First(ctx, b.mc.Set(it))
 }
 
-// Remove implements core.Cache.
+// Remove implements store.Cache.
 func (b *Backend) Remove(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err

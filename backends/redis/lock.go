@@ -8,9 +8,9 @@ import (
 	"github.com/go-redsync/redsync/v4"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/ctxerr"
 	"github.com/wxtoken/wxtoken/lock"
+	"github.com/wxtoken/wxtoken/store"
 )
 
 // redsync gives each Redis round trip of a lock attempt this fraction of
@@ -107,9 +107,9 @@ redis.call("PUBLISH", ARGV[4], ARGV[5])
 return 1
 `)
 
-var _ core.FencedLease = (*lease)(nil)
+var _ store.FencedLease = (*lease)(nil)
 
-// SetIfHeld implements core.FencedLease in one script (see setIfHeld).
+// SetIfHeld implements store.FencedLease in one script (see setIfHeld).
 func (l *lease) SetIfHeld(ctx context.Context, key, value string, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err

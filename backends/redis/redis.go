@@ -21,7 +21,7 @@
 // mutexes: SET NX PX with a random owner value, released and extended by
 // owner-checked scripts. Every write also publishes its key on the
 // channel "wxtoken:written" (after WithKeyPrefix's prefix), so that nodes
-// waiting for a token sleep until it is written (core.Watcher).
+// waiting for a token sleep until it is written (store.Watcher).
 package redisbackend
 
 import (
@@ -33,17 +33,17 @@ import (
 	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/ctxerr"
 	"github.com/wxtoken/wxtoken/lock"
+	"github.com/wxtoken/wxtoken/store"
 )
 
 var (
-	_ core.Cache  = (*Backend)(nil)
+	_ store.Cache = (*Backend)(nil)
 	_ lock.Locker = (*Backend)(nil)
 )
 
-// Backend is a core.Cache and a lock.Locker on one Redis client. It is safe
+// Backend is a store.Cache and a lock.Locker on one Redis client. It is safe
 // for concurrent use.
 type Backend struct {
 	rdb      redis.UniversalClient
@@ -78,19 +78,19 @@ func New(rdb redis.UniversalClient, opts ...Option) *Backend {
 	return b
 }
 
-// Get implements core.Cache.
+// Get implements store.Cache.
 func (b *Backend) Get(ctx context.Context, key string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
 	v, err := b.rdb.Get(ctx, b.prefix+key).Result()
 	if errors.Is(err, redis.Nil) {
-		return "", core.ErrNotFound
+		return "", store.ErrNotFound
 	}
 	return v, ctxerr.First(ctx, err)
 }
 
-// Set implements core.Cache. Redis keeps millisecond TTLs (SET PX). The
+// Set implements store.Cache. Redis keeps millisecond TTLs (SET PX). The
 // write is announced to watchers (see Watch) in the same round trip.
 func (b *Backend) Set(ctx context.Context, key, value string, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
@@ -114,7 +114,7 @@ func (b *Backend) Set(ctx context.Context, key, value string, ttl time.Duration)
 	return ctxerr.First(ctx, err)
 }
 
-// Remove implements core.Cache.
+// Remove implements store.Cache.
 func (b *Backend) Remove(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -6,12 +6,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/ctxerr"
 	"github.com/wxtoken/wxtoken/internal/watch"
+	"github.com/wxtoken/wxtoken/store"
 )
 
-var _ core.Watcher = (*Backend)(nil)
+var _ store.Watcher = (*Backend)(nil)
 
 // writtenChannel is the Pub/Sub channel (after the backend's key prefix)
 // on which every write publishes the key it wrote. Classic Pub/Sub, so a
@@ -29,7 +29,7 @@ type watchers struct {
 
 func (b *Backend) channel() string { return b.prefix + writtenChannel }
 
-// Watch implements core.Watcher through Redis Pub/Sub: every Set and every
+// Watch implements store.Watcher through Redis Pub/Sub: every Set and every
 // fenced write also publishes the key on one channel, and the process's
 // waiters share one subscription to it while any of them waits. Watch
 // returns once Redis confirmed the subscription.

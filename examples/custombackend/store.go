@@ -7,11 +7,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/lock"
+	"github.com/wxtoken/wxtoken/store"
 )
 
-// Store is a user's own backend: one value that is both a core.Cache and a
+// Store is a user's own backend: one value that is both a store.Cache and a
 // lock.Locker. This one keeps everything in a map, the way a first draft
 // for a store of your own (a database table, a KV service) would; its test
 // proves it with wxtoken's conformance suites.
@@ -33,7 +33,7 @@ func NewStore() *Store {
 	return &Store{values: map[string]entry{}, locks: map[string]entry{}}
 }
 
-// Get implements core.Cache.
+// Get implements store.Cache.
 func (s *Store) Get(ctx context.Context, key string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -42,12 +42,12 @@ func (s *Store) Get(ctx context.Context, key string) (string, error) {
 	defer s.mu.Unlock()
 	e, ok := s.values[key]
 	if !ok || !e.live(time.Now()) {
-		return "", core.ErrNotFound
+		return "", store.ErrNotFound
 	}
 	return e.value, nil
 }
 
-// Set implements core.Cache.
+// Set implements store.Cache.
 func (s *Store) Set(ctx context.Context, key, value string, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -62,7 +62,7 @@ func (s *Store) Set(ctx context.Context, key, value string, ttl time.Duration) e
 	return nil
 }
 
-// Remove implements core.Cache.
+// Remove implements store.Cache.
 func (s *Store) Remove(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err

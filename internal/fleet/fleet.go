@@ -13,16 +13,13 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/core"
-	"github.com/wxtoken/wxtoken/lock"
+	"github.com/wxtoken/wxtoken/store"
 	"github.com/wxtoken/wxtoken/wechat"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
 
-// Backend is a store that is both the shared Cache and the fleet Locker.
-type Backend interface {
-	core.Cache
-	lock.Locker
-}
+// Backend is store.Backend: the shared Cache and the fleet Locker.
+type Backend = store.Backend
 
 // NodeConfig describes one node of a farm: a Manager on Backend serving
 // one official account from the wxsim at SimURL, as TestFarm runs eight of
