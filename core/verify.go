@@ -47,12 +47,13 @@ type ledger struct {
 // not answering the check, the day's probes spent) replace the token at
 // most once per window: unverifiedBase after a quiet spell, doubled for
 // each such replacement in a row, at most maxUnverifiedWindow. A client
-// that keeps reporting a good suite or component token costs about one
-// fetch an hour, not one per report; a token that really died is replaced
-// at its first report.
+// that keeps reporting a good suite or provider token costs a fetch every
+// five minutes, not one per report; a token that really died is replaced
+// at its first report after a quiet spell, and at worst a window later
+// (a client reporting good tokens cannot hold a dead one longer).
 const (
 	unverifiedBase      = time.Minute
-	maxUnverifiedWindow = time.Hour
+	maxUnverifiedWindow = 5 * time.Minute
 )
 
 // unverifiedWindow is how long after the last unverified replacement
@@ -103,7 +104,7 @@ func (m *Manager) loadLedger(ctx context.Context, e *entry, st *store, now time.
 		err = nil
 	}
 	if l.Day != day {
-		l = ledger{Day: day, Alive: l.Alive, AliveAt: l.AliveAt, Streak: l.Streak}
+		l = ledger{Day: day, Alive: l.Alive, AliveAt: l.AliveAt, Streak: l.Streak, UnverifiedAt: l.UnverifiedAt, UStreak: l.UStreak}
 	}
 	return l, err
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/wxtoken/wxtoken/core"
@@ -23,25 +22,35 @@ import (
 // POST opens the event, acts on it and answers "success".
 //
 // Whoever sends it, a message refused for any reason (unknown app, bad
-// signature, stale timestamp, bad ciphertext, padding, length, receiver)
-// gets one answer, byte for byte (refuseCallback): the route is no oracle
-// of the Token or the key. A refusal spends the budget of its address and
-// its app (callbackguard.go); a message seen before is a replay, answered
-// "success" without acting (callbackreplay.go).
+// signature, stale timestamp, bad ciphertext, padding, length, receiver,
+// an event time missing or outside the window) gets one answer, byte for
+// byte, and one metric outcome for everything after the signature
+// (refuseCallback): the route is no oracle of the Token or the key. A
+// refusal spends its address's budget; an address past it is refused
+// unseen (callbackguard.go). A message handled before is a replay,
+// answered "success" without acting; one being handled is answered 503,
+// so that upstream sends it again (callbackreplay.go).
 func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
-	src := sourceOf(r)
-	a := s.apps[r.PathValue("app")]
-	if a == nil || a.callback == nil {
-		s.refuseCallback(w, nil, src, "unknown", errors.New("no callback configured for this app"), now)
-		return
+	src := s.proxies.sourceOf(r)
+	if len(s.proxies) == 0 && r.Header.Get("X-Forwarded-For") != "" && s.forwardedLog.allow(now) {
+		s.log.Warn("wxtoken: callbacks arrive through a proxy; set trusted_proxies so that the refusal budget is per sender, not per proxy")
 	}
-	if a.failures.exhausted(src, now) {
-		s.metrics.callbacks.WithLabelValues(a.ID, "unknown", "rate_limited").Inc()
+	a := s.apps[r.PathValue("app")]
+	if s.failures.exhausted(src, now) {
+		id := "-"
+		if a != nil && a.callback != nil {
+			id = a.ID
+			s.metrics.callbacks.WithLabelValues(a.ID, "unknown", "rate_limited").Inc()
+		}
 		if s.callbackLog.allow(now) {
-			s.log.Warn("wxtoken: callbacks refused unseen: too many refused from this address or for this app", "app", a.ID, "source", src)
+			s.log.Warn("wxtoken: callbacks refused unseen: too many refused from this address", "app", id, "source", src)
 		}
 		writeError(w, http.StatusTooManyRequests, CodeRateLimited, "too many refused callbacks; try later")
+		return
+	}
+	if a == nil || a.callback == nil {
+		s.refuseCallback(w, nil, src, "unknown", errors.New("no callback configured for this app"), now)
 		return
 	}
 	if r.Method == http.MethodGet {
@@ -61,30 +70,70 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, err := a.callback.OpenEvent(r.URL.Query(), body, now)
+	if err == nil {
+		err = checkEventTime(e, now)
+	}
 	if err != nil {
 		s.refuseCallback(w, a, src, "unknown", err, now)
 		return
 	}
 	event := eventLabel(e.InfoType)
-	release, fresh := s.replays.claim(r.Context(), a.ID, strings.ToLower(r.URL.Query().Get("msg_signature")), now)
-	if !fresh {
+	finish, state := s.replays.claim(r.Context(), a.ID, messageID(body), now)
+	switch state {
+	case replayDone:
 		s.metrics.callbacks.WithLabelValues(a.ID, event, "replay").Inc()
-		s.log.Debug("wxtoken: callback seen before, answered without acting", "app", a.ID, "event", e.InfoType, "source", src)
+		s.log.Debug("wxtoken: callback handled before, answered without acting", "app", a.ID, "event", e.InfoType, "source", src)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "success")
 		return
+	case replayInFlight:
+		s.metrics.callbacks.WithLabelValues(a.ID, event, "in_flight").Inc()
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, callbackNotHandled)
+		return
 	}
-	outcome, status, err := s.onEvent(r.Context(), a, e)
+	// The handling runs to its end even if upstream stops waiting (it
+	// waits about 5 s, then sends the push again): an auth_code is spent
+	// by its exchange, and the retry finds the push in flight or done.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), handleTimeout)
+	defer cancel()
+	outcome, _, err := s.onEvent(ctx, a, e)
+	finish(err == nil)
 	s.metrics.callbacks.WithLabelValues(a.ID, event, outcome).Inc()
 	if err != nil {
-		release() // upstream sends it again: that is no replay
-		s.log.Warn("wxtoken: callback not handled; upstream will send it again", "app", a.ID, "event", e.InfoType, "err", err)
-		writeError(w, status, status*100, "callback not handled; send it again")
+		if s.callbackLog.allow(time.Now()) {
+			s.log.Warn("wxtoken: callback not handled; upstream will send it again", "app", a.ID, "event", e.InfoType, "err", err)
+		}
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, callbackNotHandled)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, "success")
 }
+
+// handleTimeout bounds the handling of one callback.
+const handleTimeout = 30 * time.Second
+
+// callbackNotHandled answers a genuine callback that could not be handled
+// (or is being handled): whatever the cause, upstream sends it again.
+const callbackNotHandled = "callback not handled; send it again"
+
+// checkEventTime refuses an event the server acts on whose own time
+// (TimeStamp, CreateTime: inside the ciphertext, where no one without
+// the key can change it) is missing or more than callback.Window from now:
+// a captured push re-signed with a fresh timestamp is old inside.
+func checkEventTime(e callback.Event, now time.Time) error {
+	if eventLabel(e.InfoType) == "other" {
+		return nil // not acted on
+	}
+	at := e.At()
+	if at.IsZero() || at.Sub(now) > callback.Window || now.Sub(at) > callback.Window {
+		return fmt.Errorf("%w: event time %v is missing or outside %v of this node's clock", errStaleEvent, at.Unix(), callback.Window)
+	}
+	return nil
+}
+
+// errStaleEvent is an opened event whose own time is refused.
+var errStaleEvent = errors.New("callback: stale event")
 
 // eventLabel bounds the event label to the info types the server knows.
 func eventLabel(infoType string) string {
@@ -100,29 +149,29 @@ func eventLabel(infoType string) string {
 const refusedCallback = "callback refused"
 
 // refuseCallback answers a message that failed its checks, whatever the
-// reason, with the same status and body; the reason goes to the metric
-// (for a known app) and to a rate-limited warning of the callback route's
-// own. The refusal spends the budget of src and of the app.
+// reason, with the same status and body. Everything after the signature
+// is one metric outcome, "undecryptable" (a metric that told bad padding
+// from a wrong receiver would be a padding oracle for whoever reads the
+// metrics); the reason goes to a rate-limited warning of the callback
+// route's own. The refusal spends the budget of src.
 func (s *Server) refuseCallback(w http.ResponseWriter, a *app, src, event string, err error, now time.Time) {
 	outcome := "malformed"
 	switch {
+	case errors.Is(err, callback.ErrOpen), errors.Is(err, errStaleEvent):
+		outcome = "undecryptable"
 	case errors.Is(err, callback.ErrSignature):
 		outcome = "signature"
 	case errors.Is(err, callback.ErrTimestamp):
 		outcome = "timestamp"
 	case errors.Is(err, callback.ErrTooLarge):
 		outcome = "too_large"
-	case errors.Is(err, callback.ErrReceiver):
-		outcome = "receiver"
-	case errors.Is(err, callback.ErrOpen):
-		outcome = "undecryptable"
 	case a == nil:
 		outcome = "unknown_app"
 	}
+	s.failures.fail(src, now)
 	id := "-"
 	if a != nil {
 		id = a.ID
-		a.failures.fail(src, now)
 		s.metrics.callbacks.WithLabelValues(a.ID, event, outcome).Inc()
 	}
 	if s.callbackLog.allow(now) {

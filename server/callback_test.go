@@ -41,6 +41,26 @@ func tenantEnv(t *testing.T, mutate ...func(*server.Config)) *env {
 	return e
 }
 
+// suiteReady delivers a suite_ticket and waits for the suite's token.
+func (e *env) suiteReady(ctx context.Context) {
+	e.t.Helper()
+	if _, err := e.sim.DeliverSuiteTicket(ctx, "wwsuite01"); err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitToken("/v1/token/suite", billingKey)
+}
+
+// installCorp has corp install the suite (once the suite has its token)
+// and waits until the server serves the corp's token.
+func (e *env) installCorp(ctx context.Context, corp string) {
+	e.t.Helper()
+	e.suiteReady(ctx)
+	if _, err := e.sim.InstallCorp(ctx, "wwsuite01", corp); err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitToken("/v1/token/suite/tenants/"+corp, billingKey)
+}
+
 // waitToken polls a token route until it answers 200.
 func (e *env) waitToken(path, key string) tokenJSON {
 	e.t.Helper()
@@ -216,7 +236,7 @@ func TestCallbackRefusals(t *testing.T) {
 	}{
 		{"wrong signature", wrongSig, good, 403, "signature"},
 		{"replayed (10 minutes old)", oldQ, oldBody, 403, "timestamp"},
-		{"sealed for another receiver", otherQ, otherBody, 403, "receiver"},
+		{"sealed for another receiver", otherQ, otherBody, 403, "undecryptable"},
 		{"wrong EncodingAESKey (bad padding)", wrongKeyQ, wrongKeyBody, 403, "undecryptable"},
 		{"oversized body", goodQ, huge, 403, "too_large"},
 		{"not XML", goodQ, notXML, 403, "malformed"},
@@ -229,7 +249,7 @@ func TestCallbackRefusals(t *testing.T) {
 		t.Fatalf("a refused push stored a ticket: %s", v)
 	}
 	code, metrics := e.do("GET", "/metrics", billingKey, nil)
-	for _, outcome := range []string{"signature", "timestamp", "receiver", "malformed", "too_large", "undecryptable"} {
+	for _, outcome := range []string{"signature", "timestamp", "malformed", "too_large", "undecryptable"} {
 		line := fmt.Sprintf(`wxtoken_callbacks_total{app="suite",event="unknown",outcome=%q}`, outcome)
 		if code != 200 || !strings.Contains(string(metrics), line) {
 			t.Errorf("metrics lack %s", line)

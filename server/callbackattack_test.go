@@ -7,6 +7,7 @@ import (
 	"crypto/cipher"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
@@ -94,13 +95,27 @@ func TestCallbackIsNoPaddingOracle(t *testing.T) {
 			t.Errorf("rule: every refused callback gets one answer; %s: %q, want %q", name, got, want)
 		}
 	}
-	// The reason is in the metrics, for the operator.
+	// The metrics say a message was refused after its signature, and no
+	// more: a metric that told bad padding from a wrong receiver would be
+	// the same oracle for whoever reads /metrics.
 	_, metrics := e.do("GET", "/metrics", billingKey, nil)
-	for _, outcome := range []string{"undecryptable", "receiver", "signature"} {
-		if !strings.Contains(string(metrics), fmt.Sprintf(`app="suite",event="unknown",outcome=%q`, outcome)) {
-			t.Errorf("the metrics lack outcome %s", outcome)
+	if !strings.Contains(string(metrics), `app="suite",event="unknown",outcome="undecryptable"} 4`) {
+		t.Errorf("the metrics do not count the 4 undecryptable messages as one outcome:\n%s", grepLines(string(metrics), "wxtoken_callbacks_total"))
+	}
+	if strings.Contains(string(metrics), `outcome="receiver"`) {
+		t.Error("rule: the metrics do not tell a wrong receiver from bad padding")
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
 		}
 	}
+	return strings.Join(out, "\n")
 }
 
 // URL verification decrypts only a verification's random string: a
@@ -122,15 +137,24 @@ func TestVerifyURLDecryptsNoPush(t *testing.T) {
 
 // A caller whose signatures keep failing is guessing the Token: after its
 // address's budget it is refused unseen (429) for a while. Before, 20,000
-// guesses took 0.3 s.
+// guesses took 0.3 s. Behind a trusted proxy the address is the sender's
+// (X-Forwarded-For), so the attacker's budget is spent and upstream's
+// genuine push, from another address, still lands.
 func TestFailedSignaturesAreRateLimited(t *testing.T) {
-	e := tenantEnv(t)
+	e := tenantEnv(t, func(c *server.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
 	now := time.Now()
 	q, body, _ := sealRaw(t, frame([]byte("x"), 1, "wwsuite01", true), now, "n")
 	q.Set("msg_signature", strings.Repeat("1", 40))
 	limited := 0
 	for range 40 {
-		if code, _ := e.do("POST", "/v1/callback/suite?"+q.Encode(), "", bytes.NewReader(body)); code == http.StatusTooManyRequests {
+		req, _ := http.NewRequest("POST", e.http.URL+"/v1/callback/suite?"+q.Encode(), bytes.NewReader(body))
+		req.Header.Set("X-Forwarded-For", "203.0.113.7")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
 			limited++
 		}
 	}
@@ -141,6 +165,11 @@ func TestFailedSignaturesAreRateLimited(t *testing.T) {
 	if !strings.Contains(string(metrics), `outcome="rate_limited"`) {
 		t.Error("the metrics do not count the rate-limited callbacks")
 	}
+	// Upstream, from its own address, is not shut out.
+	if _, err := e.sim.DeliverSuiteTicket(context.Background(), "wwsuite01"); err != nil {
+		t.Fatalf("rule: the attacker's budget does not stop upstream's push: %v", err)
+	}
+	e.waitToken("/v1/token/suite", billingKey)
 }
 
 // capture stands between wxsim and the server's callback route, keeping a
@@ -172,6 +201,12 @@ func (c *capture) server(t *testing.T, target string) *httptest.Server {
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+func (c *capture) snapshot() []capturedPush {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]capturedPush(nil), c.pushes...)
 }
 
 func (c *capture) last() capturedPush {
@@ -211,8 +246,20 @@ func TestReplayedPushesDoNothing(t *testing.T) {
 			t.Fatalf("a replay is answered success and does nothing; got %d %s", code, body)
 		}
 	}
+	// Re-signed with a nonce and timestamp of its own (the Token is all
+	// that takes), it is the same message: the ciphertext names it.
+	crypto, _ := callback.New(cbToken, cbAESKey, "wwsuite01")
+	var env callback.Envelope
+	if err := xml.Unmarshal(install.body, &env); err != nil {
+		t.Fatal(err)
+	}
+	ts := fmt.Sprint(time.Now().Unix())
+	resigned := capturedPush{url.Values{"msg_signature": {crypto.Signature(ts, "another-nonce", env.Encrypt)}, "timestamp": {ts}, "nonce": {"another-nonce"}}.Encode(), install.body}
+	if code, body := replay(resigned); code != 200 || body != "success" {
+		t.Fatalf("a re-signed replay: %d %s", code, body)
+	}
 	if n := e.sim.Stats().Calls["/cgi-bin/service/get_permanent_code"]; n != 1 {
-		t.Fatalf("rule: a replayed push does nothing; %d get_permanent_code calls for one install replayed 50 times, want 1", n)
+		t.Fatalf("rule: a replayed push does nothing; %d get_permanent_code calls for one install replayed 50 times and re-signed once, want 1", n)
 	}
 
 	if err := e.sim.UninstallCorp(ctx, "wwsuite01", "wwtenant01"); err != nil {
@@ -237,14 +284,7 @@ func TestReplayedPushesDoNothing(t *testing.T) {
 func TestRemovalPushedBeforeTheInstallIsIgnored(t *testing.T) {
 	e := tenantEnv(t)
 	ctx := context.Background()
-	if _, err := e.sim.DeliverSuiteTicket(ctx, "wwsuite01"); err != nil {
-		t.Fatal(err)
-	}
-	e.waitToken("/v1/token/suite", billingKey)
-	if _, err := e.sim.InstallCorp(ctx, "wwsuite01", "wwtenant01"); err != nil {
-		t.Fatal(err)
-	}
-	e.waitToken("/v1/token/suite/tenants/wwtenant01", billingKey)
+	e.installCorp(ctx, "wwtenant01")
 	crypto, _ := callback.New(cbToken, cbAESKey, "wwsuite01")
 	stale, _ := callback.Event{InfoType: callback.InfoCancelAuth, SuiteID: "wwsuite01", TimeStamp: time.Now().Add(-time.Minute).Unix(), AuthCorpID: "wwtenant01"}.Marshal()
 	body, q, _ := crypto.Seal(stale, time.Now(), "fresh-nonce")
@@ -282,5 +322,62 @@ func TestTicketRouteClosedWhenTheCallbackIsSet(t *testing.T) {
 	}
 	if code, body := post(e, time.Now().Add(10*time.Second)); code != 200 {
 		t.Fatalf("a named ticket client, 10 s ahead: %d %s", code, body)
+	}
+}
+
+// A captured push re-signed with a fresh timestamp is still old inside:
+// an event whose own time (in the ciphertext) is outside the window is
+// refused with the one answer.
+func TestEventOlderThanTheWindowIsRefused(t *testing.T) {
+	e := tenantEnv(t)
+	crypto, _ := callback.New(cbToken, cbAESKey, "wwsuite01")
+	old, _ := callback.Event{InfoType: callback.InfoSuiteTicket, SuiteID: "wwsuite01", TimeStamp: time.Now().Add(-20 * time.Minute).Unix(), SuiteTicket: "old-ticket"}.Marshal()
+	body, q, _ := crypto.Seal(old, time.Now(), "n-old")
+	if code, b := e.do("POST", "/v1/callback/suite?"+q.Encode(), "", bytes.NewReader(body)); code != 403 || string(b) != refusedBody {
+		t.Fatalf("rule: an event older than the window is refused; %d %s", code, b)
+	}
+	if _, err := e.srv.Cache().Get(context.Background(), "wxtoken:suite_ticket:wwsuite01"); err == nil {
+		t.Fatal("the old ticket was stored")
+	}
+}
+
+// A push sent again while its first delivery is still being handled
+// (upstream waits about 5 s, then retries) is answered 503, not
+// "success": the first delivery may yet fail, and upstream must keep
+// trying. Once the first succeeded, a delivery is a replay.
+func TestPushInFlightIsNotAnsweredSuccess(t *testing.T) {
+	e := tenantEnv(t)
+	ctx := context.Background()
+	c := &capture{}
+	proxy := c.server(t, e.http.URL+"/v1/callback/suite")
+	if err := e.sim.SetSuiteCallback("wwsuite01", wxsim.Callback{URL: proxy.URL, Token: cbToken, EncodingAESKey: cbAESKey}); err != nil {
+		t.Fatal(err)
+	}
+	e.suiteReady(ctx)
+	e.sim.InjectFault(wxsim.Fault{Path: "/cgi-bin/service/get_permanent_code", Times: 1, Latency: 1500 * time.Millisecond})
+	seen := len(c.snapshot()) // the ticket
+	installed := make(chan error, 1)
+	go func() {
+		_, err := e.sim.InstallCorp(ctx, "wwsuite01", "wwtenant01")
+		installed <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(c.snapshot()) <= seen && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	push := c.last()
+	time.Sleep(200 * time.Millisecond) // the first delivery is exchanging its auth_code
+	code, body := e.do("POST", "/v1/callback/suite?"+push.query, "", bytes.NewReader(push.body))
+	if code != 503 {
+		t.Fatalf("rule: a push in flight is not answered success; %d %s", code, body)
+	}
+	if err := <-installed; err != nil {
+		t.Fatalf("the first delivery: %v", err)
+	}
+	if code, body := e.do("POST", "/v1/callback/suite?"+push.query, "", bytes.NewReader(push.body)); code != 200 || string(body) != "success" {
+		t.Fatalf("the push after it was handled: %d %s", code, body)
+	}
+	if n := e.sim.Stats().Calls["/cgi-bin/service/get_permanent_code"]; n != 1 {
+		t.Fatalf("get_permanent_code calls %d, want 1", n)
 	}
 }

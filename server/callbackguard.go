@@ -3,6 +3,8 @@ package server
 import (
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,59 +12,47 @@ import (
 )
 
 // The callback route is open to anyone; upstream's signature is its only
-// guard. A caller whose signatures keep failing is guessing the callback
-// Token (or probing): its failures are budgeted per source address and per
-// app, and once a budget is spent the route refuses that caller, or that
-// app's callbacks, without looking at them until the budget refills.
-// Messages that pass the signature never spend a budget. Upstream retries
-// a push that is not answered "success", so a genuine push refused during
-// an attack arrives again.
+// guard. An address whose callbacks keep being refused is guessing the
+// callback Token or probing the crypto: once its budget is spent, its
+// callbacks are refused unseen (429) until the budget refills. Upstream's
+// genuine pushes are never refused, so they never spend a budget, and a
+// budget is per address only: an attacker with many addresses cannot
+// spend an app's budget and shut out upstream (an app's refusals are
+// counted and warned about instead). Behind a reverse proxy the address
+// is the sender's only with trusted_proxies set (see sourceOf).
 const (
 	// sourceFailures per minute, with a burst of sourceBurst, from one
 	// address.
 	sourceFailures = 6
 	sourceBurst    = 20
-	// appFailures per minute, with a burst of appBurst, for one app from
-	// all addresses together (an attacker with many addresses).
-	appFailures = 60
-	appBurst    = 200
-	// maxSources bounds the addresses remembered; past it the fullest
-	// buckets (addresses that stopped failing) are forgotten first.
+	// maxSources bounds the addresses remembered; past it those whose
+	// budget refilled are forgotten first.
 	maxSources = 10_000
 	// ticketRefreshEvery is the least time between two token fetches
 	// started by a stored ticket (afterTicket).
 	ticketRefreshEvery = 30 * time.Second
 )
 
-// failureBudget is the budget of failed signatures of one app.
+// failureBudget is the budget of refused callbacks, by source address.
 type failureBudget struct {
-	app     *rate.Limiter
 	mu      sync.Mutex
 	sources map[string]*rate.Limiter
 }
 
 func newFailureBudget() *failureBudget {
-	return &failureBudget{
-		app:     rate.NewLimiter(rate.Limit(appFailures)/60, appBurst),
-		sources: make(map[string]*rate.Limiter),
-	}
+	return &failureBudget{sources: make(map[string]*rate.Limiter)}
 }
 
-// exhausted reports whether callbacks from source are refused unseen now:
-// its address or the app spent its budget.
+// exhausted reports whether source's callbacks are refused unseen now.
 func (b *failureBudget) exhausted(source string, now time.Time) bool {
-	if b.app.TokensAt(now) < 1 {
-		return true
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	l := b.sources[source]
 	return l != nil && l.TokensAt(now) < 1
 }
 
-// fail spends one failure of source and of the app.
+// fail spends one refusal of source.
 func (b *failureBudget) fail(source string, now time.Time) {
-	b.app.AllowN(now, 1)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	l := b.sources[source]
@@ -92,11 +82,56 @@ func (b *failureBudget) forget(now time.Time) {
 	}
 }
 
-// sourceOf is the address a request came from, without its port.
-func sourceOf(r *http.Request) string {
+// proxies are the reverse proxies whose X-Forwarded-For is believed.
+type proxies []netip.Prefix
+
+// parseProxies reads trusted_proxies: addresses or CIDR prefixes.
+func parseProxies(list []string) (proxies, error) {
+	var out proxies
+	for _, p := range list {
+		if pfx, err := netip.ParsePrefix(p); err == nil {
+			out = append(out, pfx.Masked())
+			continue
+		}
+		addr, err := netip.ParseAddr(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+	}
+	return out, nil
+}
+
+func (ps proxies) trusted(a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// sourceOf is the address a request came from: the peer, or, when the
+// peer is a trusted proxy, the last address in X-Forwarded-For that is
+// not one (the proxies append; what comes before them the sender wrote).
+func (ps proxies) sourceOf(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !ps.trusted(peer) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return host // a hop that is no address: go no further
+		}
+		if !ps.trusted(a) {
+			return a.Unmap().String()
+		}
 	}
 	return host
 }

@@ -19,10 +19,7 @@ func TestTenantThatIsAConfiguredAppIsServedOnlyAsTheApp(t *testing.T) {
 			SecretEnv: "SUITE_SECRET", Clients: []string{"reports"}})
 	})
 	ctx := context.Background()
-	if _, err := e.sim.DeliverSuiteTicket(ctx, "wwsuite01"); err != nil {
-		t.Fatal(err)
-	}
-	e.waitToken("/v1/token/suite", billingKey)
+	e.suiteReady(ctx)
 	if _, err := e.sim.InstallCorp(ctx, "wwsuite01", "wwtenant01"); err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,11 @@ type Config struct {
 	// Instance names this server on its status page. Default the host
 	// name.
 	Instance string `yaml:"instance"`
+	// TrustedProxies are the reverse proxies (addresses or CIDR prefixes)
+	// in front of the server whose X-Forwarded-For is believed: the
+	// callback route's refusal budget is per sender, and behind a proxy
+	// without this every sender is the proxy.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// RequestTimeout bounds how long one API request waits for a token
 	// (through an upstream outage, a slow refresh): past it the client
 	// gets 503. Default 30s; wxtoken serve's HTTP write timeout is set
@@ -249,6 +254,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Apps) == 0 {
 		errs = append(errs, errors.New("apps: none configured: list at least one app"))
+	}
+	if _, err := parseProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("trusted_proxies: %w (want addresses or CIDR prefixes, such as 10.0.0.0/8)", err))
 	}
 	if err := c.validateState(); err != nil {
 		errs = append(errs, err)

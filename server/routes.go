@@ -98,6 +98,9 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 		counted.ServeHTTP(rec, r)
 		level := slog.LevelDebug
 		switch {
+		case strings.HasPrefix(route, "/v1/callback/"):
+			// Refused callbacks have a warning of their own
+			// (refuseCallback); they must not spend the refused keys'.
 		case rec.status >= 500:
 			level = slog.LevelWarn
 		case rec.status == http.StatusUnauthorized || rec.status == http.StatusForbidden:

@@ -68,6 +68,11 @@ type Server struct {
 	callbackLog logLimiter
 	// replays remembers the callbacks handled.
 	replays *replayCache
+	// failures budgets refused callbacks by source address; proxies are
+	// the reverse proxies whose X-Forwarded-For names the source.
+	failures     *failureBudget
+	proxies      proxies
+	forwardedLog logLimiter
 	// patterns are the routes served, as registered (for the API
 	// document's test).
 	patterns []string
@@ -174,6 +179,8 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		log: o.logger, started: time.Now(), stats: newStats()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.replays = newReplayCache(s.state, cfg.KeyPrefix)
+	s.failures = newFailureBudget()
+	s.proxies, _ = parseProxies(cfg.TrustedProxies) // checked by Validate
 	s.metrics = newMetrics(o.registry)
 	if s.box, err = loadTenantKey(cfg); err != nil {
 		closer.Close()
@@ -199,8 +206,7 @@ func (s *Server) register(ac AppConfig) error {
 	if err != nil {
 		return err
 	}
-	a := &app{AppConfig: ac, tokenKey: ac.ID, tickets: map[string]string{}, failures: newFailureBudget(),
-		ticketRefresh: rate.NewLimiter(rate.Every(ticketRefreshEvery), 1)}
+	a := &app{AppConfig: ac, tokenKey: ac.ID, tickets: map[string]string{}, ticketRefresh: rate.NewLimiter(rate.Every(ticketRefreshEvery), 1)}
 	if len(ac.Clients) > 0 {
 		a.allowed = map[string]bool{}
 		for _, c := range ac.Clients {

@@ -22,14 +22,7 @@ func TestTenantKeyRotation(t *testing.T) {
 	var cfg server.Config
 	e := tenantEnv(t, func(c *server.Config) { c.Cache = "file://" + dir }, func(c *server.Config) { cfg = *c })
 	ctx := context.Background()
-	if _, err := e.sim.DeliverSuiteTicket(ctx, "wwsuite01"); err != nil {
-		t.Fatal(err)
-	}
-	e.waitToken("/v1/token/suite", billingKey)
-	if _, err := e.sim.InstallCorp(ctx, "wwsuite01", "wwtenant01"); err != nil {
-		t.Fatal(err)
-	}
-	e.waitToken("/v1/token/suite/tenants/wwtenant01", billingKey)
+	e.installCorp(ctx, "wwtenant01")
 	e.waitToken("/v1/token/platform", reportsKey)
 	if _, err := e.sim.AuthorizeApp(ctx, "wxcomponent01", "wxauthorizer01"); err != nil {
 		t.Fatal(err)

@@ -30,10 +30,11 @@ var (
 const PushClockWindow = 10 * time.Minute
 
 // PushClockAhead is how far a push's time stamp may be ahead of this
-// node's clock: a clock difference, not a delay, so far less than
-// PushClockWindow. Newest push wins, so a ticket stamped minutes ahead
-// would shut out the genuine pushes stamped before it.
-const PushClockAhead = 30 * time.Second
+// node's clock: a clock difference, not a delay, so less than
+// PushClockWindow. Newest push wins, so a ticket stamped far ahead would
+// shut out the genuine pushes stamped before it; two minutes leaves room
+// for a clock that drifted.
+const PushClockAhead = 2 * time.Minute
 
 // ErrPushTime is wrapped by Put's error for a push time it refuses: ahead
 // of this node's clock by more than PushClockAhead, behind it by more than

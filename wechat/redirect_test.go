@@ -115,3 +115,35 @@ func TestTransportSendsTheTokenOnlyToUpstream(t *testing.T) {
 		t.Errorf("a local host without Hosts: %v, want ErrForeignHost", err)
 	}
 }
+
+// Without Hosts the token goes to WeChat's and WeCom's hosts over https
+// only, with or without the default port written out. The request is
+// refused before anything is sent, so no network is needed here.
+func TestTransportDefaultHostsNeedHTTPS(t *testing.T) {
+	m := core.New()
+	defer m.Close()
+	m.Register("shop", core.SourceFunc(func(context.Context, core.FetchRequest) (core.Token, error) {
+		return core.Token{Value: "the-token", ExpiresAt: time.Now().Add(time.Hour)}, nil
+	}))
+	tr := &wechat.Transport{Tokens: m, Key: "shop", Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		return nil, errors.New("sent") // reached only when the token is allowed
+	})}
+	for url, allowed := range map[string]bool{
+		"https://api.weixin.qq.com/cgi-bin/x":      true,
+		"https://api.weixin.qq.com:443/cgi-bin/x":  true,
+		"https://qyapi.weixin.qq.com/cgi-bin/x":    true,
+		"http://api.weixin.qq.com/cgi-bin/x":       false,
+		"https://api.weixin.qq.com:8443/cgi-bin/x": false,
+		"https://evil.example/cgi-bin/x":           false,
+	} {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		_, err := tr.RoundTrip(req)
+		if got := !errors.Is(err, wechat.ErrForeignHost); got != allowed {
+			t.Errorf("%s: allowed %v, want %v (%v)", url, got, allowed, err)
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -45,7 +45,7 @@ type Transport struct {
 }
 
 // DefaultHosts are WeChat's and WeCom's API hosts, those Transport sends a
-// token to when its Hosts is nil.
+// token to, over https only, when its Hosts is nil.
 var DefaultHosts = []string{
 	"api.weixin.qq.com", "api2.weixin.qq.com",
 	"sh.api.weixin.qq.com", "sz.api.weixin.qq.com", "hk.api.weixin.qq.com",
@@ -64,9 +64,16 @@ func (t *Transport) allowed(req *http.Request) error {
 	hosts := t.Hosts
 	if hosts == nil {
 		hosts = DefaultHosts
+		if req.URL.Scheme != "https" {
+			return fmt.Errorf("%w: %s is not https", ErrForeignHost, req.URL.Redacted())
+		}
 	}
-	if !slices.Contains(hosts, req.URL.Host) {
-		return fmt.Errorf("%w: %s is not one of them", ErrForeignHost, req.URL.Host)
+	host := req.URL.Host
+	if port := req.URL.Port(); req.URL.Scheme == "https" && port == "443" || req.URL.Scheme == "http" && port == "80" {
+		host = req.URL.Hostname() // the default port, written out
+	}
+	if !slices.Contains(hosts, host) {
+		return fmt.Errorf("%w: %s is not one of them", ErrForeignHost, host)
 	}
 	return nil
 }
