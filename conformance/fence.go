@@ -32,10 +32,14 @@ func TestFence(t *testing.T, newBackend func(t *testing.T) Backend, opts ...Opti
 	if !fences {
 		t.Skip("the backend's leases do not fence (no core.FencedLease): the Manager writes with Set")
 	}
+	// A lock and the keys written under it share a hash tag ({name}), as
+	// the Manager's do: a sharded store (Redis Cluster) fences a write in
+	// one script only for keys of the lock's slot.
 	fenced := func(t *testing.T, b Backend, name string, leaseTTL time.Duration) core.FencedLease {
 		t.Helper()
-		return mustLock(t, b, p+name, leaseTTL).(core.FencedLease)
+		return mustLock(t, b, p+"lock:{"+name+"}", leaseTTL).(core.FencedLease)
 	}
+	keyOf := func(name string) string { return p + "{" + name + "}:value" }
 	// refused checks that a write through l is ErrLost and changed nothing.
 	refused := func(t *testing.T, l core.FencedLease, other Backend, key, rule string) {
 		t.Helper()
@@ -49,7 +53,7 @@ func TestFence(t *testing.T, newBackend func(t *testing.T) Backend, opts ...Opti
 		a, b := newBackend(t), newBackend(t)
 		l := fenced(t, a, "live", time.Minute)
 		defer l.Unlock(ctx)
-		key := p + "live-key"
+		key := keyOf("live")
 		const valueTTL = 2 * time.Second // whole seconds: memcached counts no less
 		if err := l.SetIfHeld(ctx, key, "fenced-value", valueTTL); err != nil {
 			t.Fatalf("rule: SetIfHeld under a live lease writes; got %v", err)
@@ -60,7 +64,7 @@ func TestFence(t *testing.T, newBackend func(t *testing.T) Backend, opts ...Opti
 	})
 	t.Run("AfterExpiry", func(t *testing.T) {
 		a, b := newBackend(t), newBackend(t)
-		key := p + "expiry-key"
+		key := keyOf("expiry")
 		mustSet(t, b, key, "before", time.Minute)
 		l := fenced(t, a, "expiry", ttl)
 		expired()
@@ -68,7 +72,7 @@ func TestFence(t *testing.T, newBackend func(t *testing.T) Backend, opts ...Opti
 	})
 	t.Run("AfterAnotherClientTookTheLock", func(t *testing.T) {
 		a, b := newBackend(t), newBackend(t)
-		key := p + "taken-key"
+		key := keyOf("taken")
 		mustSet(t, b, key, "before", time.Minute)
 		stale := fenced(t, a, "taken", ttl)
 		expired()
@@ -82,7 +86,7 @@ func TestFence(t *testing.T, newBackend func(t *testing.T) Backend, opts ...Opti
 	})
 	t.Run("AfterUnlock", func(t *testing.T) {
 		a, b := newBackend(t), newBackend(t)
-		key := p + "unlocked-key"
+		key := keyOf("unlocked")
 		mustSet(t, b, key, "before", time.Minute)
 		l := fenced(t, a, "unlocked", time.Minute)
 		if err := l.Unlock(ctx); err != nil {

@@ -88,7 +88,10 @@ type Lease = lock.Lease
 // FencedLease is a Lease whose store can make a write conditional on the
 // lease still holding its lock: etcd in a transaction, Redis in one
 // script, the file backend under its flock, memcached by an owner check
-// just before the write.
+// just before the write. On a sharded store the key written and the
+// lock's name share a hash tag ({…}), as the Manager's keys do
+// (PREFIX:lock:{id} and PREFIX:{id}), so that Redis Cluster can check the
+// lock and write in one script.
 type FencedLease interface {
 	lock.Lease
 	// SetIfHeld stores value under key for ttl, as Cache.Set does, only if
