@@ -8,7 +8,7 @@ import (
 )
 
 // TestBackend runs TestCache, TestLocker, TestFence (for a backend whose
-// leases fence), TestWatcher (for a backend that implements core.Watcher)
+// leases fence), TestWatcher (for a backend that implements store.Watcher)
 // and TestFarm on a backend, each as a subtest: all a backend author's
 // test needs to call.
 func TestBackend(t *testing.T, newBackend func(t *testing.T) Backend, opts ...Options) {

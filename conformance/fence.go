@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/lock"
+	"github.com/wxtoken/wxtoken/store"
 )
 
-// TestFence checks core.FencedLease, the guard of every token a Manager
+// TestFence checks store.FencedLease, the guard of every token a Manager
 // publishes and of every rotated refresh token: a write through a lease
 // that no longer holds its lock (it expired, another client took the
 // lock, or it was unlocked) returns lock.ErrLost and leaves the value as
@@ -27,21 +27,21 @@ func TestFence(t *testing.T, newBackend func(t *testing.T) Backend, opts ...Opti
 	if err != nil {
 		t.Fatalf("TryLock: %v", err)
 	}
-	_, fences := lease.(core.FencedLease)
+	_, fences := lease.(store.FencedLease)
 	lease.Unlock(ctx)
 	if !fences {
-		t.Skip("the backend's leases do not fence (no core.FencedLease): the Manager writes with Set")
+		t.Skip("the backend's leases do not fence (no store.FencedLease): the Manager writes with Set")
 	}
 	// A lock and the keys written under it share a hash tag ({name}), as
 	// the Manager's do: a sharded store (Redis Cluster) fences a write in
 	// one script only for keys of the lock's slot.
-	fenced := func(t *testing.T, b Backend, name string, leaseTTL time.Duration) core.FencedLease {
+	fenced := func(t *testing.T, b Backend, name string, leaseTTL time.Duration) store.FencedLease {
 		t.Helper()
-		return mustLock(t, b, p+"lock:{"+name+"}", leaseTTL).(core.FencedLease)
+		return mustLock(t, b, p+"lock:{"+name+"}", leaseTTL).(store.FencedLease)
 	}
 	keyOf := func(name string) string { return p + "{" + name + "}:value" }
 	// refused checks that a write through l is ErrLost and changed nothing.
-	refused := func(t *testing.T, l core.FencedLease, other Backend, key, rule string) {
+	refused := func(t *testing.T, l store.FencedLease, other Backend, key, rule string) {
 		t.Helper()
 		if err := l.SetIfHeld(ctx, key, "stale-write", time.Minute); !errors.Is(err, lock.ErrLost) {
 			t.Errorf("rule: %s: SetIfHeld returns lock.ErrLost; got %v", rule, err)

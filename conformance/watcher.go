@@ -5,27 +5,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/store"
 )
 
 // noticeWithin is how long a write may take to reach a watcher.
 const noticeWithin = 2 * time.Second
 
-// TestWatcher checks the core.Watcher contract of a backend that offers
+// TestWatcher checks the store.Watcher contract of a backend that offers
 // it: a write by another client (Set, and SetIfHeld under a fenced lease)
 // wakes every watcher of the key, and stop can be called twice. It skips
 // for a backend without Watch. TestBackend runs it.
 func TestWatcher(t *testing.T, newBackend func(t *testing.T) Backend, opts ...Options) {
 	ctx := context.Background()
 	p := uniquePrefix()
-	watcher := func(t *testing.T) core.Watcher {
-		w, ok := newBackend(t).(core.Watcher)
+	watcher := func(t *testing.T) store.Watcher {
+		w, ok := newBackend(t).(store.Watcher)
 		if !ok {
-			t.Skip("the backend does not implement core.Watcher: waiting nodes poll it")
+			t.Skip("the backend does not implement store.Watcher: waiting nodes poll it")
 		}
 		return w
 	}
-	watch := func(t *testing.T, w core.Watcher, key string) (<-chan struct{}, func()) {
+	watch := func(t *testing.T, w store.Watcher, key string) (<-chan struct{}, func()) {
 		t.Helper()
 		ch, stop, err := w.Watch(ctx, key)
 		if err != nil {
@@ -61,7 +61,7 @@ func TestWatcher(t *testing.T, newBackend func(t *testing.T) Backend, opts ...Op
 		// fenced write only on keys of one slot.
 		lease := mustLock(t, writer, p+"{fenced}lock", time.Minute)
 		defer lease.Unlock(ctx)
-		fl, ok := lease.(core.FencedLease)
+		fl, ok := lease.(store.FencedLease)
 		if !ok {
 			t.Skip("the backend's leases do not fence writes")
 		}

@@ -29,7 +29,7 @@ func (c *countingLocks) TryLock(ctx context.Context, name string, ttl time.Durat
 
 // One lock attempt that times out (a store slow under load) is not an
 // outage: the node keeps waiting for the holder's token instead of
-// fetching one of its own without the lock. `wxtoken farm` with 1,000
+// fetching one of its own without the lock. `wxtoken-farm` with 1,000
 // nodes on a Redis Cluster found this: under the herd some lock attempts
 // timed out, each such node refreshed alone, and every token it fetched
 // retired the fleet's.
@@ -100,7 +100,7 @@ func TestStaleNodeDoesNotPollForTheLock(t *testing.T) {
 // the store while upstream takes 600 ms to answer. The nodes that find the
 // lock taken have nothing to serve; on a store that tells writes (a
 // Watcher, as the MemoryCache is) they sleep until the holder publishes
-// instead of polling the lock every few milliseconds. `wxtoken farm` with
+// instead of polling the lock every few milliseconds. `wxtoken-farm` with
 // 1,000 nodes on a Redis Cluster found the polling herd swamping the store
 // at every cold start.
 func TestColdStartWaitersSleepUntilThePublish(t *testing.T) {

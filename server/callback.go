@@ -169,11 +169,11 @@ func (s *Server) refuseCallback(w http.ResponseWriter, a *app, src, event string
 		outcome = "unknown_app"
 	}
 	s.failures.fail(src, now)
-	id := "-"
+	id := "-" // unknown apps count under one label: a path cannot grow the series
 	if a != nil {
 		id = a.ID
-		s.metrics.callbacks.WithLabelValues(a.ID, event, outcome).Inc()
 	}
+	s.metrics.callbacks.WithLabelValues(id, event, outcome).Inc()
 	if s.callbackLog.allow(now) {
 		s.log.Warn("wxtoken: callback refused", "app", id, "outcome", outcome, "source", src, "reason", callback.Reason(err))
 	} else {

@@ -41,7 +41,8 @@ import (
 )
 
 // ErrNotFound is returned by Cache.Get when the key holds no value (never
-// set, removed, or expired).
+// set, removed, or expired). Its text is core's, as before the contract
+// moved here.
 var ErrNotFound = errors.New("core: cache miss")
 
 // Cache is the store shared by every node of a fleet. Values are opaque

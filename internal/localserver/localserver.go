@@ -1,7 +1,7 @@
 // Package localserver runs Redis, memcached or etcd as a child process on
 // a free loopback port, for the tests and runnable examples that need a
 // real store but no container (the backend modules' examples, the server's
-// end-to-end test) and for `wxtoken farm --start-store`, which pauses it
+// end-to-end test) and for `wxtoken-farm --start-store`, which pauses it
 // with SIGSTOP. The binaries are Debian's redis-server,
 // memcached and etcd (scripts/install-test-deps installs them).
 //

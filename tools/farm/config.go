@@ -2,7 +2,7 @@
 // WeChat simulator (or an upstream of your own), breaks it on purpose, and
 // reports what the fleet did: upstream calls against the ideal, failed
 // business calls, Token latency, lock waits, store operations, memory.
-// `wxtoken farm` is its command line.
+// `wxtoken-farm` is its command line.
 //
 // Each node has its own Manager and its own client of the store, and
 // Workers goroutines that take a token and spend it on the simulator's
@@ -79,7 +79,7 @@ type Config struct {
 	// StoreControl pauses and resumes the store for a PauseStore fault.
 	StoreControl StoreControl `json:"-"`
 	// Procs runs each node as an OS process of its own, started by
-	// NodeCommand (which must run RunNodeProcess, as `wxtoken farm-node`
+	// NodeCommand (which must run RunNodeProcess, as `wxtoken-farm node`
 	// does), so that KillHolder kills a real process with SIGKILL.
 	Procs       bool
 	NodeCommand func() *exec.Cmd `json:"-"`

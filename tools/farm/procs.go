@@ -226,11 +226,11 @@ type fleetState struct {
 // RunNodeProcess runs one node of a farm whose nodes are processes: it
 // reads a NodeSpec from in, runs the node until the farm's end, and writes
 // its lines (lease changes, progress, and last its report) to out.
-// `wxtoken farm-node` is this function.
+// `wxtoken-farm node` is this function.
 func RunNodeProcess(ctx context.Context, in io.Reader, out io.Writer) error {
 	var spec NodeSpec
 	if err := json.NewDecoder(in).Decode(&spec); err != nil {
-		return fmt.Errorf("farm-node: the node spec on standard input: %w", err)
+		return fmt.Errorf("farm node: the node spec on standard input: %w", err)
 	}
 	cfg := spec.Config.withDefaults() // Nodes is the fleet's: the timeline has a row for each
 	var mu sync.Mutex

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/lock"
+	"github.com/wxtoken/wxtoken/store"
 )
 
 // errKilled is what a killed node's store client answers: the process it
@@ -104,7 +105,7 @@ func (s *meteredStore) backend() core.Cache {
 	if s.locker == nil {
 		return lockerless{s}
 	}
-	if w, ok := s.cache.(core.Watcher); ok && !s.pollOnly {
+	if w, ok := s.cache.(store.Watcher); ok && !s.pollOnly {
 		return watchingStore{s, w}
 	}
 	return s
@@ -113,10 +114,10 @@ func (s *meteredStore) backend() core.Cache {
 // watchingStore is a meteredStore on a store that tells writes.
 type watchingStore struct {
 	*meteredStore
-	w core.Watcher
+	w store.Watcher
 }
 
-// Watch implements core.Watcher.
+// Watch implements store.Watcher.
 func (s watchingStore) Watch(ctx context.Context, key string) (<-chan struct{}, func(), error) {
 	if s.killed.Load() {
 		return nil, nil, errKilled
@@ -167,7 +168,7 @@ func (s *meteredStore) TryLock(ctx context.Context, name string, ttl time.Durati
 		s.onHold(true)
 	}
 	ml := &meteredLease{lease: l, s: s}
-	if fl, ok := l.(core.FencedLease); ok {
+	if fl, ok := l.(store.FencedLease); ok {
 		return &fencedLease{meteredLease: ml, fenced: fl}, nil
 	}
 	return ml, nil
@@ -203,7 +204,7 @@ func (l *meteredLease) Unlock(ctx context.Context) error {
 
 type fencedLease struct {
 	*meteredLease
-	fenced core.FencedLease
+	fenced store.FencedLease
 }
 
 func (l *fencedLease) SetIfHeld(ctx context.Context, key, value string, ttl time.Duration) error {
