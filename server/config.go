@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -199,7 +200,12 @@ func ParseConfig(r io.Reader) (Config, error) {
 	return c, nil
 }
 
-func (c *Config) setDefaults() {
+// WithDefaults returns the config as it runs: listen, cache and
+// request_timeout filled in, an app without a kind (or miniprogram,
+// minigame) an official account, an official account's daily limit 2000.
+// c is not changed (its Apps are copied). Instance stays as given: New
+// fills it with the hostname.
+func (c Config) WithDefaults() Config {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
 	}
@@ -209,9 +215,7 @@ func (c *Config) setDefaults() {
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
-	if c.Instance == "" {
-		c.Instance, _ = os.Hostname()
-	}
+	c.Apps = slices.Clone(c.Apps)
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		if a.Kind == "" || a.Kind == "miniprogram" || a.Kind == "minigame" {
@@ -221,14 +225,22 @@ func (c *Config) setDefaults() {
 			a.DailyLimit = 2000
 		}
 	}
+	return c
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default.
 const DefaultRequestTimeout = 30 * time.Second
 
-// Validate checks the config and says what is wrong, all at once.
+// Validate checks the config as it would run (WithDefaults) and says
+// what is wrong, all at once. It changes nothing and reads nothing but
+// the config (the secrets and files it names are read by New).
 func (c *Config) Validate() error {
-	c.setDefaults()
+	d := c.WithDefaults()
+	return d.validate()
+}
+
+// validate checks c, its defaults applied.
+func (c *Config) validate() error {
 	var errs []error
 	if err := c.Settings.Validate(); err != nil {
 		errs = append(errs, err)

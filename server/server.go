@@ -26,6 +26,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -155,8 +156,12 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	for _, f := range opts {
 		f(&o)
 	}
-	if err := cfg.Validate(); err != nil {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Instance == "" {
+		cfg.Instance, _ = os.Hostname()
 	}
 	cl, err := loadClients(cfg.Clients)
 	if err != nil {

@@ -14,3 +14,19 @@ func TestYAMLDurations(t *testing.T) {
 		t.Fatalf("%+v %v", c, err)
 	}
 }
+
+// Validate changes nothing and reads nothing beyond the config: a config
+// without defaults is judged as it will run, and left as it was.
+func TestValidateOnlyValidates(t *testing.T) {
+	cfg := server.Config{InsecureNoAuth: true, Apps: []server.AppConfig{{ID: "shop", AppID: "wx1", SecretEnv: "X"}}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if cfg.Listen != "" || cfg.Cache != "" || cfg.Instance != "" || cfg.Apps[0].Kind != "" || cfg.Apps[0].DailyLimit != 0 {
+		t.Fatalf("rule: Validate only validates; it changed the config: %+v", cfg)
+	}
+	d := cfg.WithDefaults()
+	if d.Listen != "127.0.0.1:8080" || d.Cache != "memory://" || d.Apps[0].Kind != "official" || d.Apps[0].DailyLimit != 2000 || cfg.Apps[0].Kind != "" {
+		t.Fatalf("WithDefaults = %+v (and the original's kind %q)", d, cfg.Apps[0].Kind)
+	}
+}
