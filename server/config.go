@@ -309,38 +309,10 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: id used twice", where))
 		}
 		ids[a.ID] = true
-		switch a.Kind {
-		case KindOfficial, KindStable:
-			if a.AppID == "" {
-				errs = append(errs, fmt.Errorf("%s: appid is required", where))
-			}
-		case KindWeCom:
-			if a.CorpID == "" || a.AgentID == "" {
-				errs = append(errs, fmt.Errorf("%s: corpid and agentid are required", where))
-			}
-		case KindProvider:
-			if a.CorpID == "" {
-				errs = append(errs, fmt.Errorf("%s: corpid is required", where))
-			}
-		case KindSuite:
-			if a.SuiteID == "" {
-				errs = append(errs, fmt.Errorf("%s: suite_id is required", where))
-			}
-		case KindComponent:
-			if a.AppID == "" {
-				errs = append(errs, fmt.Errorf("%s: appid (the component appid) is required", where))
-			}
-			if a.Callback == nil {
-				errs = append(errs, fmt.Errorf("%s: callback is required: the component_verify_ticket arrives only there", where))
-			}
-		case KindCorp:
-			if a.CorpID == "" || a.Suite == "" {
-				errs = append(errs, fmt.Errorf("%s: corpid and suite (the suite app's id, listed before it) are required", where))
-			} else if !suites[a.Suite] {
-				errs = append(errs, fmt.Errorf("%s: suite %q is not a suite app listed before it", where, a.Suite))
-			}
-		default:
-			errs = append(errs, fmt.Errorf("%s: kind %q: want official, stable, wecom, provider, suite, corp or component", where, a.Kind))
+		if err := checkKind(a, where); err != nil {
+			errs = append(errs, err)
+		} else if a.Kind == KindCorp && !suites[a.Suite] {
+			errs = append(errs, fmt.Errorf("%s: suite %q is not a suite app listed before it", where, a.Suite))
 		}
 		if hasTenants(a.Kind) && a.Callback != nil && c.TenantKeyEnv == "" && c.TenantKeyFile == "" {
 			errs = append(errs, fmt.Errorf("%s: a %s app with a callback keeps its tenants' secrets sealed in the shared store: set tenant_key_env or tenant_key_file", where, a.Kind))
@@ -397,36 +369,7 @@ func (c *Config) validateState() error {
 	return nil
 }
 
-// account names the upstream credential an app stands for, empty when
-// its fields are missing (reported elsewhere).
-func (a AppConfig) account() string {
-	var parts []string
-	switch a.Kind {
-	case KindOfficial, KindStable:
-		parts = []string{a.AppID}
-	case KindWeCom:
-		parts = []string{a.CorpID, a.AgentID}
-	case KindProvider:
-		parts = []string{a.CorpID}
-	case KindSuite:
-		parts = []string{a.SuiteID}
-	case KindComponent:
-		parts = []string{a.AppID}
-	case KindCorp:
-		parts = []string{a.CorpID, a.Suite}
-	default:
-		return ""
-	}
-	for _, p := range parts {
-		if p == "" {
-			return ""
-		}
-	}
-	return a.Kind + ":" + strings.Join(parts, ":")
-}
-
 // hasTenants reports whether apps of kind have tenants added at run time.
-func hasTenants(kind string) bool { return kind == KindSuite || kind == KindComponent }
 
 // isLoopback reports whether a listen address binds only loopback.
 func isLoopback(addr string) bool {

@@ -218,28 +218,8 @@ func (s *Server) register(ac AppConfig) error {
 			a.allowed[c] = true
 		}
 	}
-	wechatOpts, wecomOpts := s.upstreamOptions()
-	var src core.Source
-	switch ac.Kind {
-	case KindOfficial:
-		src = wechat.OfficialAccount(ac.AppID, secret, wechatOpts...)
-	case KindStable:
-		src = wechat.StableToken(ac.AppID, secret, wechatOpts...)
-	case KindWeCom:
-		src = wechat.WeCom(ac.CorpID, ac.AgentID, secret, wecomOpts...)
-	case KindProvider:
-		src = wechat.ProviderToken(ac.CorpID, secret, wecomOpts...)
-	case KindSuite:
-		a.pushed = wechat.NewSuiteTickets(s.state, s.cfg.KeyPrefix, ac.SuiteID)
-		a.suiteSrc = wechat.SuiteToken(ac.SuiteID, secret, a.pushed, wecomOpts...)
-		src = a.suiteSrc
-	case KindComponent:
-		a.pushed = wechat.NewComponentTickets(s.state, s.cfg.KeyPrefix, ac.AppID)
-		a.compSrc = wechat.ComponentToken(ac.AppID, secret, a.pushed, wechatOpts...)
-		src = a.compSrc
-	case KindCorp:
-		src = wechat.CorpToken(ac.Suite, ac.CorpID, secret, wecomOpts...)
-	}
+	k := kinds[ac.Kind] // Validate refused any other
+	src := k.source(s, a, secret)
 	if err := s.registerCred(a, a.tokenKey, "access_token", src); err != nil {
 		return err
 	}
@@ -248,13 +228,9 @@ func (s *Server) register(ac AppConfig) error {
 			return err
 		}
 	}
-	tickets := map[string]core.Source{}
-	switch ac.Kind {
-	case KindWeCom:
-		tickets["jsapi"] = wechat.WeComJSAPITicket(a.tokenKey, wecomOpts...)
-		tickets["agent_config"] = wechat.WeComAgentTicket(a.tokenKey, wecomOpts...)
-	case KindOfficial, KindStable:
-		tickets["jsapi"] = wechat.JSAPITicket(a.tokenKey, wechatOpts...)
+	var tickets map[string]core.Source
+	if k.tickets != nil {
+		tickets = k.tickets(s, a)
 	}
 	for kind, t := range tickets {
 		key := a.tokenKey + "#" + kind

@@ -54,17 +54,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		if !a.mayUse(name) {
 			continue
 		}
-		row := statusRow{ID: a.ID, Kind: a.Kind, Account: a.AppID, DailyLimit: a.DailyLimit, State: "none", Age: "-", Left: "-", LastRefresh: "-"}
-		switch a.Kind {
-		case KindWeCom:
-			row.Account = a.CorpID + " / agent " + a.AgentID
-		case KindProvider:
-			row.Account = a.CorpID
-		case KindSuite:
-			row.Account = "suite " + a.SuiteID
-		case KindCorp:
-			row.Account = a.CorpID + " via " + a.Suite
-		}
+		row := statusRow{ID: a.ID, Kind: a.Kind, Account: kinds[a.Kind].label(a.AppConfig), DailyLimit: a.DailyLimit, State: "none", Age: "-", Left: "-", LastRefresh: "-"}
 		if tok, ok := s.mgr.Cached(a.tokenKey); ok {
 			row.Token = mask(tok.Value)
 			row.Age = since(tok.IssuedAt, now)
