@@ -22,9 +22,12 @@ type AppCheck struct {
 func (s *Server) CheckCache(ctx context.Context) error { return s.pingCache(ctx) }
 
 // CheckApps gets every app's token once, as a client would, and says for
-// each whether it worked. On a server built on an empty in-memory cache
-// each get is an upstream call, which is what `wxtoken check --upstream`
-// wants: a wrong secret or an IP missing from the whitelist shows at once.
+// each whether it worked and where the token came from. A token the
+// shared store holds is the fleet's and is taken as it is (upstream is
+// not asked); otherwise the token is fetched as any node fetches it,
+// under the fleet lock, and published: a check never retires the token a
+// serving fleet uses. On a store with no token yet, a wrong secret or an
+// IP missing from the whitelist shows at once.
 func (s *Server) CheckApps(ctx context.Context) []AppCheck {
 	var out []AppCheck
 	for _, a := range s.order {
@@ -40,7 +43,11 @@ func (s *Server) CheckApps(ctx context.Context) []AppCheck {
 		var ae *wechat.APIError
 		switch {
 		case err == nil:
-			c.OK, c.Detail = true, "token expires in "+tok.ExpiresIn(time.Now()).Round(time.Second).String()
+			from := "the fleet's, from the shared store (upstream not asked)"
+			if id, _ := s.mgr.Identity(a.tokenKey); !s.stats.get(id).lastRefresh.IsZero() {
+				from = "fetched from upstream under the fleet lock and published"
+			}
+			c.OK, c.Detail = true, "token expires in "+tok.ExpiresIn(time.Now()).Round(time.Second).String()+"; "+from
 		case errors.As(err, &ae):
 			c.Detail = fmt.Sprintf("errcode %d: %s", ae.Code, ae.Msg)
 		default:

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/wxtoken/wxtoken/server"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
 
@@ -69,5 +71,50 @@ func TestCheckCommand(t *testing.T) {
 	dead := writeCheckConfig(t, sim.URL, "redis://127.0.0.1:1/0?dial_timeout=200ms")
 	if out, err := run(t, ctx, "check", "--config", dead); !errors.Is(err, errCheckFailed) || !strings.Contains(out, "FAILED") {
 		t.Fatalf("an unreachable cache: %v\n%s", err, out)
+	}
+}
+
+// `wxtoken check --upstream` on a live fleet takes the fleet's token from
+// the shared store and asks upstream nothing: before, it fetched a token
+// of its own on an empty in-memory cache, which retired the one every
+// instance was serving (on an upstream with no overlap: at once).
+func TestCheckUpstreamKeepsTheFleetsToken(t *testing.T) {
+	sim := wxsim.NewServer(wxsim.WithOverlap(0)) // a replaced token dies at once
+	defer sim.Close()
+	sim.AddApp("wxgood", "good-secret")
+	sim.AddApp("wxbad", "the-right-one")
+	t.Setenv("CHECK_CLIENT_KEY", "check-client-key")
+	t.Setenv("CHECK_GOOD_SECRET", "good-secret")
+	t.Setenv("CHECK_BAD_SECRET", "the-right-one")
+	ctx := context.Background()
+	path := writeCheckConfig(t, sim.URL, "file://"+t.TempDir())
+	cfg, err := server.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet, err := server.New(cfg, server.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fleet.Close()
+	live, err := fleet.Manager().Token(ctx, "good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := sim.Stats().TokenCalls()
+	out, err := run(t, ctx, "check", "--config", path, "--upstream")
+	if err != nil {
+		t.Fatalf("check --upstream: %v\n%s", err, out)
+	}
+	if !sim.Valid(live.Value) {
+		t.Fatalf("rule: check --upstream never retires the fleet's token; it is dead after the check:\n%s", out)
+	}
+	if !strings.Contains(out, "from the shared store") {
+		t.Errorf("the check does not say the token was the fleet's:\n%s", out)
+	}
+	// good's token came from the store; bad had none there and was
+	// fetched under the fleet lock: one call.
+	if n := sim.Stats().TokenCalls() - before; n != 1 {
+		t.Errorf("upstream calls during the check: %d, want 1 (bad only)\n%s", n, out)
 	}
 }
