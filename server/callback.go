@@ -96,7 +96,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	// by its exchange, and the retry finds the push in flight or done.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), handleTimeout)
 	defer cancel()
-	outcome, _, err := s.onEvent(ctx, a, e)
+	outcome, err := s.onEvent(ctx, a, e)
 	finish(err == nil)
 	s.metrics.callbacks.WithLabelValues(a.ID, event, outcome).Inc()
 	if err != nil {
@@ -183,20 +183,20 @@ func (s *Server) refuseCallback(w http.ResponseWriter, a *app, src, event string
 }
 
 // onEvent acts on one opened event and says how it went: the metric
-// outcome, and on failure the HTTP status (upstream retries a push that is
-// not answered "success").
-func (s *Server) onEvent(ctx context.Context, a *app, e callback.Event) (string, int, error) {
+// outcome, and the error of a failure (answered 503: upstream retries a
+// push that is not answered "success").
+func (s *Server) onEvent(ctx context.Context, a *app, e callback.Event) (string, error) {
 	switch {
 	case a.Kind == KindSuite && e.InfoType == callback.InfoSuiteTicket:
-		_, outcome, status, err := s.storeTicket(ctx, a, e.SuiteTicket, e.At())
-		return outcome, status, err
+		_, outcome, _, err := s.storeTicket(ctx, a, e.SuiteTicket, e.At())
+		return outcome, err
 	case a.Kind == KindComponent && e.InfoType == callback.InfoComponentVerifyTicket:
-		_, outcome, status, err := s.storeTicket(ctx, a, e.Ticket, e.At())
-		return outcome, status, err
+		_, outcome, _, err := s.storeTicket(ctx, a, e.Ticket, e.At())
+		return outcome, err
 	case a.Kind == KindSuite && e.InfoType == callback.InfoCreateAuth:
 		corp, err := a.suiteSrc.PermanentCode(ctx, s.mgr, a.tokenKey, e.AuthCode)
 		if err != nil {
-			return "upstream_error", http.StatusBadGateway, fmt.Errorf("exchanging the auth_code: %w", err)
+			return "upstream_error", fmt.Errorf("exchanging the auth_code: %w", err)
 		}
 		s.seedFirstToken(ctx, a, s.tenantSource(a, corp.CorpID, corp.PermanentCode), corp.AccessToken)
 		// The auth_code is spent: keep trying to record the permanent
@@ -211,10 +211,10 @@ func (s *Server) onEvent(ctx context.Context, a *app, e callback.Event) (string,
 		s.afterSync(ctx, a, res)
 		if err != nil {
 			s.log.Error("wxtoken: an installed corp could not be recorded in the state store; this instance holds it and keeps trying", "app", a.ID, "tenant", corp.CorpID, "err", err)
-			return "store_error", http.StatusServiceUnavailable, err
+			return "store_error", err
 		}
 		s.log.Info("wxtoken: tenant added", "app", a.ID, "tenant", corp.CorpID)
-		return "ok", 0, nil
+		return "ok", nil
 	case a.Kind == KindComponent && (e.InfoType == callback.InfoAuthorized || e.InfoType == callback.InfoUpdateAuthorized):
 		return s.authorize(ctx, a, e)
 	case a.Kind == KindSuite && e.InfoType == callback.InfoCancelAuth:
@@ -222,29 +222,29 @@ func (s *Server) onEvent(ctx context.Context, a *app, e callback.Event) (string,
 	case a.Kind == KindComponent && e.InfoType == callback.InfoUnauthorized:
 		return s.removeTenant(ctx, a, e.AuthorizerAppID, e.At())
 	case a.Kind == KindSuite && e.InfoType == callback.InfoChangeAuth:
-		return "ok", 0, nil
+		return "ok", nil
 	}
-	return "ignored", 0, nil
+	return "ignored", nil
 }
 
 // authorize exchanges an authorization code, saves the refresh token
 // (sealed, where the authorizer's token source reads it) and the first
 // access token, and records the authorizer in the registry.
-func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (string, int, error) {
+func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (string, error) {
 	if e.InfoType == callback.InfoUpdateAuthorized {
 		// Changed permissions of an authorizer already served: its refresh
 		// token chain goes on (a new one saved here, outside the
 		// authorizer's lock, could race a rotation and be the one kept).
 		if _, _, err := s.tenant(ctx, a, e.AuthorizerAppID); err != nil {
-			return "store_error", http.StatusServiceUnavailable, err
+			return "store_error", err
 		}
 		if rec, known := a.tenants.Lookup(e.AuthorizerAppID); known && !rec.Removed() {
-			return "ok", 0, nil
+			return "ok", nil
 		}
 	}
 	auth, err := a.compSrc.QueryAuth(ctx, s.mgr, a.tokenKey, e.AuthorizationCode)
 	if err != nil {
-		return "upstream_error", http.StatusBadGateway, fmt.Errorf("exchanging the authorization code: %w", err)
+		return "upstream_error", fmt.Errorf("exchanging the authorization code: %w", err)
 	}
 	id := auth.AuthorizerAppID
 	// The state keys are named before the authorizer is registered here:
@@ -258,7 +258,7 @@ func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (strin
 	}
 	stateKey, err := s.mgr.SourceStateKey(src, wechat.RefreshTokenState)
 	if err != nil {
-		return "store_error", http.StatusServiceUnavailable, err
+		return "store_error", err
 	}
 	saveRefreshToken := func() error {
 		if registered == nil {
@@ -289,10 +289,10 @@ func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (strin
 	s.afterSync(ctx, a, res)
 	if err != nil {
 		s.log.Error("wxtoken: an authorizer could not be recorded in the state store; this instance holds it and keeps trying", "app", a.ID, "tenant", id, "err", err)
-		return "store_error", http.StatusServiceUnavailable, err
+		return "store_error", err
 	}
 	s.log.Info("wxtoken: tenant added", "app", a.ID, "tenant", id)
-	return "ok", 0, nil
+	return "ok", nil
 }
 
 // removeTenant records that a tenant left (a tombstone in the registry,
@@ -301,13 +301,13 @@ func (s *Server) authorize(ctx context.Context, a *app, e callback.Event) (strin
 // tombstone (reconcile). A removal pushed at a time before the
 // authorization that added the tenant (a cancel_auth captured before the
 // corp installed again, replayed) is ignored.
-func (s *Server) removeTenant(ctx context.Context, a *app, id string, at time.Time) (string, int, error) {
+func (s *Server) removeTenant(ctx context.Context, a *app, id string, at time.Time) (string, error) {
 	if id == "" {
-		return "malformed", http.StatusBadRequest, errors.New("the event names no tenant")
+		return "malformed", errors.New("the event names no tenant")
 	}
 	if rec, ok := a.tenants.Lookup(id); ok && !rec.Removed() && rec.PushedBefore(at) {
 		s.log.Warn("wxtoken: a removal pushed before the tenant's authorization was ignored (a replay)", "app", a.ID, "tenant", id)
-		return "stale", 0, nil
+		return "stale", nil
 	}
 	var res tenantreg.SyncResult
 	err := retryStore(ctx, func() (err error) {
@@ -316,10 +316,10 @@ func (s *Server) removeTenant(ctx context.Context, a *app, id string, at time.Ti
 	})
 	s.afterSync(ctx, a, res)
 	if err != nil {
-		return "store_error", http.StatusServiceUnavailable, err
+		return "store_error", err
 	}
 	s.log.Info("wxtoken: tenant removed", "app", a.ID, "tenant", id)
-	return "ok", 0, nil
+	return "ok", nil
 }
 
 // retryStore retries a store write a few times over about three seconds:

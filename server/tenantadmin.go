@@ -41,7 +41,7 @@ func (s *Server) RemoveTenant(ctx context.Context, appID, tenant string) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = s.removeTenant(ctx, a, tenant, time.Time{}) // an operator: always
+	_, err = s.removeTenant(ctx, a, tenant, time.Time{}) // an operator: always
 	return err
 }
 
