@@ -63,7 +63,7 @@ func BenchmarkBackend(b *testing.B, newBackend func(b *testing.B) Backend) {
 		src := core.SourceFunc(func(context.Context, core.FetchRequest) (core.Token, error) {
 			return core.Token{Value: "BENCH", IssuedAt: now, ExpiresAt: now.Add(2 * time.Hour)}, nil
 		})
-		m := core.New(core.WithCache(s), core.WithKeyPrefix(strings.TrimSuffix(p, ":")), core.WithLocalTTL(100*time.Millisecond),
+		m := core.New(core.WithCache(s), core.WithSettings(core.Settings{KeyPrefix: strings.TrimSuffix(p, ":"), LocalTTL: 100 * time.Millisecond}),
 			core.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 		defer m.Close()
 		if err := m.Register("shop", src); err != nil {

@@ -149,7 +149,7 @@ func (f *farm) invalidateAll(t *testing.T) {
 	}
 	// Past the window in which the confirmation answers reports, the
 	// token is revoked: the next reports must replace it.
-	time.Sleep(core.DefaultVerifyInterval + 100*time.Millisecond)
+	time.Sleep(core.DefaultSettings().VerifyInterval + 100*time.Millisecond)
 	f.sim.Revoke(bad)
 	var wg sync.WaitGroup
 	got := make([]string, len(f.managers)*4)

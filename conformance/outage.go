@@ -39,8 +39,8 @@ func TestOutage(t *testing.T, newBackend func(t *testing.T) Backend, down, up fu
 	var ms []*core.Manager
 	for range managers {
 		m, err := fleet.NewNodeManager(fleet.NodeConfig{Backend: newBackend(t), SimURL: sim.URL, AppID: appID, Secret: "outage-secret",
-			Lifetime: life, KeyPrefix: prefix, Logger: logger},
-			core.WithCacheTimeout(500*time.Millisecond), core.WithDegradedInterval(time.Minute))
+			Lifetime: life, KeyPrefix: prefix, Logger: logger,
+			Tune: func(s *core.Settings) { s.CacheTimeout, s.DegradedInterval = 500*time.Millisecond, time.Minute }})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,7 +18,7 @@ func benchManager(b *testing.B, opts ...core.Option) *core.Manager {
 	src := core.SourceFunc(func(context.Context, core.FetchRequest) (core.Token, error) {
 		return core.Token{Value: "ACCESS_TOKEN_BENCH", IssuedAt: now, ExpiresAt: now.Add(2 * time.Hour)}, nil
 	})
-	m := core.New(append([]core.Option{core.WithLogger(quietLogger()), core.WithLocalTTL(time.Hour)}, opts...)...)
+	m := core.New(append([]core.Option{core.WithLogger(quietLogger()), core.WithSettings(core.Settings{LocalTTL: time.Hour})}, opts...)...)
 	b.Cleanup(func() { m.Close() })
 	if err := m.Register("shop", src); err != nil {
 		b.Fatal(err)
@@ -58,7 +58,7 @@ func BenchmarkTokenParallel(b *testing.B) {
 // BenchmarkTokenRecheckEveryCall forces the slow path on every call (local
 // TTL of one nanosecond): the cost of a background re-check trigger.
 func BenchmarkTokenRecheckEveryCall(b *testing.B) {
-	m := benchManager(b, core.WithLocalTTL(time.Nanosecond))
+	m := benchManager(b, core.WithSettings(core.Settings{LocalTTL: time.Nanosecond}))
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

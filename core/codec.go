@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// FormatVersion is the version of the cache document this package writes.
-const FormatVersion = 1
+// formatVersion is the version of the cache document this package writes.
+const formatVersion = 1
 
 // ErrCorrupt is wrapped by DecodeToken for a value that is not a valid
 // cache document. The Manager treats such a value as a miss and overwrites
@@ -37,7 +37,7 @@ func EncodeToken(t Token) (string, error) {
 	if t.Value == "" {
 		return "", errors.New("core: cannot encode an empty token")
 	}
-	d := document{V: FormatVersion, AccessToken: t.Value, ExpiresAt: unixNumber(t.ExpiresAt), Gen: t.Generation}
+	d := document{V: formatVersion, AccessToken: t.Value, ExpiresAt: unixNumber(t.ExpiresAt), Gen: t.Generation}
 	if !t.IssuedAt.IsZero() {
 		d.IssuedAt = unixNumber(t.IssuedAt)
 	}
@@ -56,7 +56,7 @@ func EncodeToken(t Token) (string, error) {
 
 // DecodeToken parses a cache document. Any value it cannot use, including
 // one with an empty token or no expiry, yields an error wrapping ErrCorrupt.
-// Versions above FormatVersion are read through their version-1 fields,
+// Versions above formatVersion are read through their version-1 fields,
 // which later versions keep.
 func DecodeToken(s string) (Token, error) {
 	if len(s) > maxDocumentBytes {

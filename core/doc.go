@@ -83,7 +83,7 @@
 //
 // Transient upstream errors (errcode -1, HTTP 5xx, timeouts) are retried
 // with capped, jittered backoff; permanent ones (a wrong secret, a daily
-// quota) are returned at once and held for WithErrorHold, so they do not
+// quota) are returned at once and held for Settings.ErrorHold, so they do not
 // turn into a storm. A token fetched while the Cache refuses writes is kept
 // in memory and written at the next re-check. While the shared store is
 // down, nodes serve their in-memory token while it is usable and then fall

@@ -140,3 +140,21 @@ func ExampleSetCache() {
 	// cache key: wxtoken:{token:wxexample0000004}
 	// shared entry is the served token: true
 }
+
+// Tunables are one struct: name what you change, the rest keeps its
+// default. Validate is the strict check for a config a person wrote;
+// core.New itself never fails, it fixes what cannot work and logs it.
+func ExampleWithSettings() {
+	s := core.Settings{LocalTTL: 5 * time.Second, RefreshAhead: 20 * time.Minute}
+	if err := s.Validate(); err != nil {
+		log.Fatal(err)
+	}
+	m := core.New(core.WithSettings(s))
+	defer m.Close()
+
+	fmt.Println("default lock TTL:", core.DefaultSettings().LockTTL)
+	fmt.Println(core.Settings{ExpiryMargin: time.Hour}.Validate())
+	// Output:
+	// default lock TTL: 30s
+	// refresh_ahead (10m0s) must be greater than expiry_margin (1h0m0s), or no token is ever served while it is replaced (using expiry_margin 5m0s)
+}

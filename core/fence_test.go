@@ -50,10 +50,10 @@ func TestLeaseLostMidFetchNeverOverwritesNewerToken(t *testing.T) {
 	store := core.NewMemoryCache()
 	const ttl = time.Second
 	slowA := &lateSource{AccountSource: account(sim), late: 650 * time.Millisecond}
-	b := newManager(t, core.WithCache(store), core.WithLockTTL(ttl), core.WithLockWait(3*time.Second))
+	b := newManager(t, core.WithCache(store), core.WithSettings(core.Settings{LockTTL: ttl, LockWait: 3 * time.Second}))
 	register(t, b, "shop", account(sim))
 	first := mustToken(t, b, "shop")
-	a2 := newManager(t, core.WithCache(laggingLocks{store, 500 * time.Millisecond}), core.WithLockTTL(ttl), core.WithLockWait(3*time.Second))
+	a2 := newManager(t, core.WithCache(laggingLocks{store, 500 * time.Millisecond}), core.WithSettings(core.Settings{LockTTL: ttl, LockWait: 3 * time.Second}))
 	register(t, a2, "shop", slowA)
 	var got core.Token
 	var wg sync.WaitGroup

@@ -72,7 +72,7 @@ func TestStaleNodeDoesNotPollForTheLock(t *testing.T) {
 
 	// Another node holds the refresh lock (it is refreshing for the fleet).
 	id, _ := m.Identity("shop")
-	held, err := shared.TryLock(context.Background(), core.DefaultKeyPrefix+":lock:{"+id+"}", time.Minute)
+	held, err := shared.TryLock(context.Background(), core.DefaultSettings().KeyPrefix+":lock:{"+id+"}", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func hourTokens(id string) identified {
 // stale, and a re-check happens only when a token is used.
 func TestIdleCredentialsCostNothingBetweenRefreshes(t *testing.T) {
 	store := &opCounter{MemoryCache: core.NewMemoryCache()}
-	m := newManager(t, core.WithCache(store), core.WithLocalTTL(50*time.Millisecond))
+	m := newManager(t, core.WithCache(store), core.WithSettings(core.Settings{LocalTTL: 50 * time.Millisecond}))
 	const n = 2000
 	for i := range n {
 		register(t, m, fmt.Sprint("k", i), hourTokens(fmt.Sprint("idle:", i)))
@@ -72,8 +72,8 @@ func TestIdleCredentialsCostNothingBetweenRefreshes(t *testing.T) {
 // replaced it long enough ago that it is dead.
 func TestAnIdleNodeConfirmsBeforeServing(t *testing.T) {
 	store := core.NewMemoryCache()
-	a := newManager(t, core.WithCache(store), core.WithLocalTTL(50*time.Millisecond))
-	b := newManager(t, core.WithCache(store), core.WithLocalTTL(50*time.Millisecond))
+	a := newManager(t, core.WithCache(store), core.WithSettings(core.Settings{LocalTTL: 50 * time.Millisecond}))
+	b := newManager(t, core.WithCache(store), core.WithSettings(core.Settings{LocalTTL: 50 * time.Millisecond}))
 	register(t, a, "k", hourTokens("shared:1"))
 	register(t, b, "k", hourTokens("shared:1"))
 	ctx := context.Background()

@@ -38,7 +38,7 @@ func (m *Manager) Invalidate(ctx context.Context, key, rejected string) (Token, 
 
 // Refresh fetches a new token for key now, unless another node publishes
 // one while this call waits for the lock. It ignores a held failure (see
-// WithErrorHold): call it when the cause of a failure is gone. Use it for
+// Settings.ErrorHold): call it when the cause of a failure is gone. Use it for
 // an explicit rotation; after a refused token, Invalidate is the right
 // call.
 func (m *Manager) Refresh(ctx context.Context, key string) (Token, error) {

@@ -65,7 +65,7 @@ func TestSpuriousReportsCostNoFetch(t *testing.T) {
 	if c.get(core.EventSpurious) == 0 {
 		t.Error("spurious reports were not counted")
 	}
-	time.Sleep(core.DefaultVerifyInterval * 2) // past the confirmation's window
+	time.Sleep(core.DefaultSettings().VerifyInterval * 2) // past the confirmation's window
 	sim.Revoke(tok.Value)
 	fresh, err := b.Invalidate(ctx, "shop", tok.Value)
 	if err != nil || fresh.Value == tok.Value || !sim.Valid(fresh.Value) {
@@ -94,8 +94,8 @@ func TestInvalidateBudgetIsFleetWide(t *testing.T) {
 	})
 	var c counter
 	clock := &offsetClock{}
-	a := newManager(t, core.WithCache(store), core.WithInvalidateBudget(3), core.WithObserver(c.observe), core.WithClock(clock))
-	b := newManager(t, core.WithCache(store), core.WithInvalidateBudget(3), core.WithClock(clock))
+	a := newManager(t, core.WithCache(store), core.WithSettings(core.Settings{InvalidateBudget: 3}), core.WithObserver(c.observe), core.WithClock(clock))
+	b := newManager(t, core.WithCache(store), core.WithSettings(core.Settings{InvalidateBudget: 3}), core.WithClock(clock))
 	register(t, a, "shop", src)
 	register(t, b, "shop", src)
 	ctx := context.Background()

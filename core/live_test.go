@@ -32,8 +32,7 @@ func TestWeComIsAskedOncePerLifetime(t *testing.T) {
 	defer cancel()
 	var ms []*core.Manager
 	for range 8 {
-		m := newManager(t, core.WithCache(store), core.WithRefreshAhead(life*3/8), core.WithExpiryMargin(life/10),
-			core.WithLocalTTL(200*time.Millisecond))
+		m := newManager(t, core.WithCache(store), core.WithSettings(core.Settings{RefreshAhead: life * 3 / 8, ExpiryMargin: life / 10, LocalTTL: 200 * time.Millisecond}))
 		register(t, m, "app", wechat.WeCom("ww1", "1000002", "wecom-secret", wechat.WithBaseURL(sim.URL)))
 		ms = append(ms, m)
 		runs.Go(func() { _ = m.Run(ctx) })

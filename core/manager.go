@@ -75,7 +75,7 @@ const maxBackgroundRefreshes = 64
 // New returns a Manager. With no options it keeps tokens in a MemoryCache,
 // which is right for a single process only. New never fails: settings that
 // cannot work are replaced by working ones, with one warning log each (see
-// Settings.Normalize).
+// Settings).
 func New(opts ...Option) *Manager {
 	var cfg config
 	for _, o := range opts {
@@ -88,7 +88,7 @@ func New(opts ...Option) *Manager {
 		cfg.clock = systemClock{}
 	}
 	var fixes []string
-	cfg.Settings, fixes = cfg.Settings.Normalize()
+	cfg.Settings, fixes = cfg.Settings.normalize()
 	for _, f := range fixes {
 		cfg.logger.Warn("wxtoken: setting adjusted: " + f)
 	}
@@ -226,9 +226,6 @@ func (m *Manager) identity(key string, src Source) (string, error) {
 	}
 }
 
-// Keys returns the registered keys, in no particular order.
-func (m *Manager) Keys() []string { return m.names.keys() }
-
 // Identity returns the identity a key's credential is stored under.
 func (m *Manager) Identity(key string) (string, error) {
 	e, err := m.lookup(key)
@@ -334,7 +331,7 @@ func (m *Manager) Cached(key string) (Token, bool) {
 }
 
 // LastError returns the error of the key's last failed refresh while it is
-// held (see WithErrorHold), or nil.
+// held (see Settings.ErrorHold), or nil.
 func (m *Manager) LastError(key string) error {
 	e, err := m.lookup(key)
 	if err != nil {

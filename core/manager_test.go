@@ -94,7 +94,7 @@ func TestSameIdentitySharesOneToken(t *testing.T) {
 
 func TestPermanentErrorIsReturnedAtOnceAndHeld(t *testing.T) {
 	sim := newSim(t)
-	m := newManager(t, core.WithErrorHold(time.Minute))
+	m := newManager(t, core.WithSettings(core.Settings{ErrorHold: time.Minute}))
 	register(t, m, "shop", wechat.OfficialAccount(testApp, "wrong-secret", wechat.WithBaseURL(sim.URL)))
 	start := time.Now()
 	_, err := m.Token(context.Background(), "shop")
@@ -229,7 +229,7 @@ func TestNodeAdoptsReplacementWithinLocalTTL(t *testing.T) {
 	c := core.NewMemoryCache()
 	obs := &counter{}
 	a := newManager(t, core.WithCache(c))
-	b := newManager(t, core.WithCache(c), core.WithLocalTTL(50*time.Millisecond), core.WithObserver(obs.observe))
+	b := newManager(t, core.WithCache(c), core.WithSettings(core.Settings{LocalTTL: 50 * time.Millisecond}), core.WithObserver(obs.observe))
 	register(t, a, "shop", account(sim))
 	register(t, b, "shop", account(sim))
 	old := mustToken(t, b, "shop")
@@ -278,7 +278,7 @@ func TestFailedCacheWriteKeepsTokenAndRetriesWrite(t *testing.T) {
 	sim := newSim(t)
 	c := newFlaky()
 	c.failSet.Store(true)
-	m := newManager(t, core.WithCache(c), core.WithLocalTTL(30*time.Millisecond))
+	m := newManager(t, core.WithCache(c), core.WithSettings(core.Settings{LocalTTL: 30 * time.Millisecond}))
 	register(t, m, "shop", account(sim))
 	tok := mustToken(t, m, "shop")
 	if again := mustToken(t, m, "shop"); again.Value != tok.Value {
@@ -306,7 +306,7 @@ func TestDegradedRefreshWhenStoreIsDown(t *testing.T) {
 	clock := &offsetClock{}
 	obs := &counter{}
 	m := newManager(t, core.WithCache(c), core.WithClock(clock), core.WithObserver(obs.observe),
-		core.WithDegradedInterval(time.Hour), core.WithLocalTTL(time.Hour))
+		core.WithSettings(core.Settings{DegradedInterval: time.Hour, LocalTTL: time.Hour}))
 	register(t, m, "shop", account(sim))
 	first := mustToken(t, m, "shop")
 	c.down(true)
@@ -350,7 +350,7 @@ func TestMarginsAreRelativeToLifetime(t *testing.T) {
 		now := clock.Now()
 		return core.Token{Value: "t" + strings.Repeat("x", calls), IssuedAt: now, ExpiresAt: now.Add(300 * time.Second)}, nil
 	})
-	m := newManager(t, core.WithClock(clock), core.WithRefreshAhead(10*time.Minute))
+	m := newManager(t, core.WithClock(clock), core.WithSettings(core.Settings{RefreshAhead: 10 * time.Minute}))
 	register(t, m, "short", src)
 	first := mustToken(t, m, "short")
 	clock.Advance(100 * time.Second)
@@ -375,7 +375,7 @@ func TestMarginsAreRelativeToLifetime(t *testing.T) {
 
 func TestRunKeepsTokensFreshWithoutTraffic(t *testing.T) {
 	sim := newSim(t, wxsim.WithLifetime(2*time.Second))
-	m := newManager(t, core.WithRefreshAhead(500*time.Millisecond), core.WithLocalTTL(200*time.Millisecond))
+	m := newManager(t, core.WithSettings(core.Settings{RefreshAhead: 500 * time.Millisecond, LocalTTL: 200 * time.Millisecond}))
 	register(t, m, "shop", account(sim))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -479,7 +479,7 @@ func TestCachedAndLastErrorHaveNoSideEffects(t *testing.T) {
 
 func TestRefreshBypassesHeldFailure(t *testing.T) {
 	sim := newSim(t)
-	m := newManager(t, core.WithErrorHold(time.Hour))
+	m := newManager(t, core.WithSettings(core.Settings{ErrorHold: time.Hour}))
 	register(t, m, "late", wechat.OfficialAccount("wxlate", "late-secret", wechat.WithBaseURL(sim.URL)))
 	if _, err := m.Token(context.Background(), "late"); wechat.Code(err) != 40013 {
 		t.Fatalf("unknown appid = %v, want 40013", err)

@@ -127,16 +127,16 @@ func (c *MemoryCache) Remove(ctx context.Context, key string) error {
 	return nil
 }
 
-// Len reports how many entries the map holds, counting expired entries not
+// len reports how many entries the map holds, counting expired entries not
 // yet swept.
-func (c *MemoryCache) Len() int {
+func (c *MemoryCache) len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.items)
 }
 
-// Sweep drops every expired entry now.
-func (c *MemoryCache) Sweep() {
+// sweep drops every expired entry now.
+func (c *MemoryCache) sweep() {
 	c.mu.Lock()
 	c.sweepLocked(time.Now())
 	c.mu.Unlock()

@@ -31,8 +31,13 @@ type config struct {
 	observer Observer
 }
 
-// WithSettings sets every tunable at once; the With options for single
-// settings that follow it override its fields. See Settings for the
+// WithSettings sets the Manager's tunables: the only way to set them, here
+// and in the server's YAML, which reads the same struct. A zero field means
+// its default, so a Settings literal names only what it changes:
+//
+//	core.New(core.WithCache(c), core.WithSettings(core.Settings{LocalTTL: 5 * time.Second}))
+//
+// A later WithSettings replaces an earlier one whole. See Settings for the
 // defaults and how unworkable values are normalised.
 func WithSettings(s Settings) Option { return func(o *config) { o.Settings = s } }
 
@@ -60,44 +65,6 @@ func WithLogger(l *slog.Logger) Option { return func(o *config) { o.logger = l }
 // WithClock sets the clock used to judge token states and to stamp
 // fetched tokens.
 func WithClock(c Clock) Option { return func(o *config) { o.clock = c } }
-
-// WithKeyPrefix sets Settings.KeyPrefix.
-func WithKeyPrefix(p string) Option { return func(o *config) { o.KeyPrefix = p } }
-
-// WithRefreshAhead sets Settings.RefreshAhead.
-func WithRefreshAhead(d time.Duration) Option { return func(o *config) { o.RefreshAhead = d } }
-
-// WithExpiryMargin sets Settings.ExpiryMargin.
-func WithExpiryMargin(d time.Duration) Option { return func(o *config) { o.ExpiryMargin = d } }
-
-// WithLocalTTL sets Settings.LocalTTL.
-func WithLocalTTL(d time.Duration) Option { return func(o *config) { o.LocalTTL = d } }
-
-// WithLockTTL sets Settings.LockTTL.
-func WithLockTTL(d time.Duration) Option { return func(o *config) { o.LockTTL = d } }
-
-// WithLockWait sets Settings.LockWait.
-func WithLockWait(d time.Duration) Option { return func(o *config) { o.LockWait = d } }
-
-// WithCacheTimeout sets Settings.CacheTimeout.
-func WithCacheTimeout(d time.Duration) Option { return func(o *config) { o.CacheTimeout = d } }
-
-// WithErrorHold sets Settings.ErrorHold.
-func WithErrorHold(d time.Duration) Option { return func(o *config) { o.ErrorHold = d } }
-
-// WithDegradedInterval sets Settings.DegradedInterval.
-func WithDegradedInterval(d time.Duration) Option {
-	return func(o *config) { o.DegradedInterval = d }
-}
-
-// WithFetchAttempts sets Settings.FetchAttempts.
-func WithFetchAttempts(n int) Option { return func(o *config) { o.FetchAttempts = n } }
-
-// WithInvalidateBudget sets Settings.InvalidateBudget.
-func WithInvalidateBudget(n int) Option { return func(o *config) { o.InvalidateBudget = n } }
-
-// WithVerifyInterval sets Settings.VerifyInterval.
-func WithVerifyInterval(d time.Duration) Option { return func(o *config) { o.VerifyInterval = d } }
 
 // WithObserver sets a hook that receives every Event, for metrics.
 func WithObserver(f Observer) Option { return func(o *config) { o.observer = f } }

@@ -19,7 +19,7 @@ import (
 // few milliseconds later, succeeded.
 func TestCallerWaitsOutAShortUpstreamOutage(t *testing.T) {
 	sim := newSim(t)
-	m := newManager(t, core.WithFetchAttempts(2))
+	m := newManager(t, core.WithSettings(core.Settings{FetchAttempts: 2}))
 	register(t, m, "k", account(sim))
 	// Every attempt of the first refresh fails; the one after succeeds.
 	sim.InjectFault(wxsim.Fault{Path: "/cgi-bin/token", Errcode: -1, Times: 1})
@@ -41,7 +41,7 @@ func TestCallerWaitsOutAShortUpstreamOutage(t *testing.T) {
 func TestCallerPatienceIsBounded(t *testing.T) {
 	sim := newSim(t)
 	sim.AddApp("wxother", "the-secret")
-	m := newManager(t, core.WithFetchAttempts(1), core.WithLockTTL(300*time.Millisecond), core.WithLockWait(400*time.Millisecond))
+	m := newManager(t, core.WithSettings(core.Settings{FetchAttempts: 1, LockTTL: 300 * time.Millisecond, LockWait: 400 * time.Millisecond}))
 	register(t, m, "k", account(sim))
 	register(t, m, "wrong", wechat.OfficialAccount("wxother", "not-the-secret", wechat.WithBaseURL(sim.URL)))
 	ctx := context.Background()

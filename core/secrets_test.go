@@ -60,7 +60,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			src, secret := mk(sim)
 			var logs syncbuf.Buffer
 			m := core.New(core.WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
-				core.WithFetchAttempts(2))
+				core.WithSettings(core.Settings{FetchAttempts: 2}))
 			defer m.Close()
 			register(t, m, "app", src)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

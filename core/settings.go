@@ -6,41 +6,31 @@ import (
 	"time"
 )
 
-// Defaults of a Manager. The margins are upper bounds: each is also capped
-// relative to the lifetime a token actually has (see the package
-// documentation), so a token granted a few minutes still gets sane margins.
-const (
-	DefaultKeyPrefix        = "wxtoken"
-	DefaultRefreshAhead     = 10 * time.Minute
-	DefaultExpiryMargin     = time.Minute
-	DefaultLocalTTL         = 30 * time.Second
-	DefaultLockTTL          = 30 * time.Second
-	DefaultLockWait         = 40 * time.Second
-	DefaultCacheTimeout     = 3 * time.Second
-	DefaultErrorHold        = 30 * time.Second
-	DefaultDegradedInterval = time.Minute
-	DefaultFetchAttempts    = 3
-	// DefaultInvalidateBudget is half of /cgi-bin/token's daily quota of
-	// 2000: reports of rejected tokens alone can never spend the rest.
-	DefaultInvalidateBudget = 1000
-	// DefaultVerifyInterval is how long a token upstream confirmed alive
-	// answers further reports of it without asking again; each further
-	// confirmation in a row doubles it, up to 5 minutes.
-	DefaultVerifyInterval = time.Second
-)
-
-// MaxLocalTTL bounds the local TTL: a node must notice a token another node
+// maxLocalTTL bounds the local TTL: a node must notice a token another node
 // replaced well within the 5 minutes upstream keeps accepting the old one.
-const MaxLocalTTL = time.Minute
+const maxLocalTTL = time.Minute
 
 // Settings are the tunables of a Manager, in one place: each is defined,
 // defaulted and checked here, and the server reads the same struct from its
 // YAML config. A zero field means its default.
 //
-// core.New never fails on Settings: it normalises every field to a working
-// value and logs one warning per field it had to change (see Normalize).
-// Validate is the strict form, for configs a person wrote: it refuses the
-// same mistakes, naming the field and the rule.
+// core.New never fails on Settings: it replaces every unworkable value by a
+// working one and logs one warning per field it had to change. Validate is
+// the strict form, for configs a person wrote: it refuses the same
+// mistakes, naming the field and the rule. The rules:
+//
+//   - a negative duration or count: the default;
+//   - local_ttl above one minute: one minute;
+//   - expiry_margin not below refresh_ahead: half of refresh_ahead, so a
+//     token always has a stale phase in which it is served while it is
+//     replaced;
+//   - lock_wait not above lock_ttl: lock_ttl plus a third, so a waiter
+//     outlives a lock holder that died.
+//
+// The defaults are DefaultSettings'. The margins are upper bounds: each is
+// also capped relative to the lifetime a token actually has (see the
+// package documentation), so a token granted a few minutes still gets sane
+// margins.
 type Settings struct {
 	// KeyPrefix starts every cache and lock key. Default "wxtoken".
 	KeyPrefix string `yaml:"key_prefix"`
@@ -57,7 +47,8 @@ type Settings struct {
 	ExpiryMargin time.Duration `yaml:"expiry_margin"`
 	// LocalTTL: how often at most a token in use is re-checked against the
 	// shared cache, in the background; one not confirmed for twice as long
-	// is re-read before it is served. At most MaxLocalTTL.
+	// is re-read before it is served. At most one minute, well inside the
+	// 5 minutes upstream keeps accepting a replaced token.
 	LocalTTL time.Duration `yaml:"local_ttl"`
 	// LockTTL: the lease of the refresh lock. The holder extends it while
 	// its upstream call runs, so a dead holder is outlived after LockTTL.
@@ -90,21 +81,25 @@ type Settings struct {
 	VerifyInterval time.Duration `yaml:"verify_interval"`
 }
 
-// DefaultSettings returns the Settings a Manager uses when given none.
+// DefaultSettings returns the Settings a Manager uses when given none, the
+// meaning of every zero field.
 func DefaultSettings() Settings {
 	return Settings{
-		KeyPrefix:        DefaultKeyPrefix,
-		RefreshAhead:     DefaultRefreshAhead,
-		ExpiryMargin:     DefaultExpiryMargin,
-		LocalTTL:         DefaultLocalTTL,
-		LockTTL:          DefaultLockTTL,
-		LockWait:         DefaultLockWait,
-		CacheTimeout:     DefaultCacheTimeout,
-		ErrorHold:        DefaultErrorHold,
-		DegradedInterval: DefaultDegradedInterval,
-		FetchAttempts:    DefaultFetchAttempts,
-		InvalidateBudget: DefaultInvalidateBudget,
-		VerifyInterval:   DefaultVerifyInterval,
+		KeyPrefix:        "wxtoken",
+		RefreshAhead:     10 * time.Minute,
+		ExpiryMargin:     time.Minute,
+		LocalTTL:         30 * time.Second,
+		LockTTL:          30 * time.Second,
+		LockWait:         40 * time.Second,
+		CacheTimeout:     3 * time.Second,
+		ErrorHold:        30 * time.Second,
+		DegradedInterval: time.Minute,
+		FetchAttempts:    3,
+		// Half of /cgi-bin/token's daily quota of 2000: reports of
+		// rejected tokens alone can never spend the rest.
+		InvalidateBudget: 1000,
+		// Each further confirmation in a row doubles it, up to 5 minutes.
+		VerifyInterval: time.Second,
 	}
 }
 
@@ -138,21 +133,22 @@ func (s *Settings) intFields() []struct {
 	v    *int
 	def  int
 } {
+	d := DefaultSettings()
 	return []struct {
 		name string
 		v    *int
 		def  int
 	}{
-		{"fetch_attempts", &s.FetchAttempts, DefaultFetchAttempts},
-		{"invalidate_budget", &s.InvalidateBudget, DefaultInvalidateBudget},
+		{"fetch_attempts", &s.FetchAttempts, d.FetchAttempts},
+		{"invalidate_budget", &s.InvalidateBudget, d.InvalidateBudget},
 	}
 }
 
-// Validate reports every setting that Normalize would have to change,
-// naming the field and the rule. Zero fields are fine: they mean the
+// Validate reports every setting core.New would have to change, naming the
+// field and the rule (see Settings). Zero fields are fine: they mean the
 // default.
 func (s Settings) Validate() error {
-	_, fixes := s.Normalize()
+	_, fixes := s.normalize()
 	errs := make([]error, len(fixes))
 	for i, f := range fixes {
 		errs[i] = errors.New(f)
@@ -160,21 +156,14 @@ func (s Settings) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Normalize returns s with every zero field set to its default and every
-// unworkable value replaced by a working one, with one message per change
-// that names the field, the rule and what was done:
-//
-//   - a negative duration or count: the default;
-//   - local_ttl above MaxLocalTTL: MaxLocalTTL;
-//   - expiry_margin not below refresh_ahead: half of refresh_ahead, so a
-//     token always has a stale phase in which it is served while it is
-//     replaced;
-//   - lock_wait not above lock_ttl: lock_ttl plus a third, so a waiter
-//     outlives a holder that died.
-func (s Settings) Normalize() (Settings, []string) {
+// normalize returns s with every zero field set to its default and every
+// unworkable value replaced by a working one (the rules in Settings' doc),
+// with one message per change that names the field, the rule and what was
+// done.
+func (s Settings) normalize() (Settings, []string) {
 	var fixes []string
 	if s.KeyPrefix == "" {
-		s.KeyPrefix = DefaultKeyPrefix
+		s.KeyPrefix = DefaultSettings().KeyPrefix
 	}
 	for _, f := range s.durationFields() {
 		switch {
@@ -194,9 +183,9 @@ func (s Settings) Normalize() (Settings, []string) {
 			*f.v = f.def
 		}
 	}
-	if s.LocalTTL > MaxLocalTTL {
-		fixes = append(fixes, fmt.Sprintf("local_ttl is %v: it must be at most %v, well inside the 5 minutes upstream keeps a replaced token (using %v)", s.LocalTTL, MaxLocalTTL, MaxLocalTTL))
-		s.LocalTTL = MaxLocalTTL
+	if s.LocalTTL > maxLocalTTL {
+		fixes = append(fixes, fmt.Sprintf("local_ttl is %v: it must be at most %v, well inside the 5 minutes upstream keeps a replaced token (using %v)", s.LocalTTL, maxLocalTTL, maxLocalTTL))
+		s.LocalTTL = maxLocalTTL
 	}
 	if s.ExpiryMargin >= s.RefreshAhead {
 		fixed := s.RefreshAhead / 2

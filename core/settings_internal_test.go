@@ -83,12 +83,12 @@ func TestValidateNamesFieldAndRule(t *testing.T) {
 	}
 }
 
-// TestZeroLockTTLMeansTheDefault: WithLockTTL(0) was taken literally,
+// TestZeroLockTTLMeansTheDefault: a LockTTL of 0 was taken literally,
 // every TryLock refused it, and the Manager ran degraded ("shared store
 // unreachable") for good.
 func TestZeroLockTTLMeansTheDefault(t *testing.T) {
 	degraded := 0
-	m := New(WithLockTTL(0), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	m := New(WithSettings(Settings{LockTTL: 0}), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 		WithObserver(func(e Event) {
 			if e.Kind == EventDegraded || e.Kind == EventCacheError {
 				degraded++
@@ -102,14 +102,14 @@ func TestZeroLockTTLMeansTheDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := m.Token(context.Background(), "k"); err != nil || degraded != 0 {
-		t.Fatalf("Token with WithLockTTL(0): %v, %d degraded or failed cache events", err, degraded)
+		t.Fatalf("Token with LockTTL 0: %v, %d degraded or failed cache events", err, degraded)
 	}
 }
 
 // TestRunWithRefreshAheadBelowMarginDoesNotPanic is the accepted config
 // that crashed the server: refresh_ahead 30 s with the default 1 m margin.
 func TestRunWithRefreshAheadBelowMarginDoesNotPanic(t *testing.T) {
-	m := New(WithRefreshAhead(30*time.Second), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	m := New(WithSettings(Settings{RefreshAhead: 30 * time.Second}), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	defer m.Close()
 	now := time.Now()
 	src := SourceFunc(func(context.Context, FetchRequest) (Token, error) {

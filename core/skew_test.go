@@ -157,8 +157,7 @@ func TestSkewedNodesKeepTheFleetOnTheNewestToken(t *testing.T) {
 		case 1:
 			c = skewed{clk, -60 * time.Second}
 		}
-		m := newManager(t, core.WithCache(store), core.WithClock(c), core.WithRefreshAhead(10*time.Minute),
-			core.WithExpiryMargin(time.Minute), core.WithLocalTTL(30*time.Second))
+		m := newManager(t, core.WithCache(store), core.WithClock(c), core.WithSettings(core.Settings{RefreshAhead: 10 * time.Minute, ExpiryMargin: time.Minute, LocalTTL: 30 * time.Second}))
 		register(t, m, "shop", newStampedSource(sim.URL, c))
 		ms = append(ms, m)
 		bg.Go(func() { _ = m.Run(ctx) })
@@ -244,8 +243,8 @@ func TestFastNodeDoesNotRestoreAReplacedToken(t *testing.T) {
 	store := core.NewMemoryCache()
 	fast := &offsetClock{}
 	fast.Advance(60 * time.Second)
-	a := newManager(t, core.WithCache(store), core.WithClock(fast), core.WithLocalTTL(20*time.Millisecond))
-	b := newManager(t, core.WithCache(store), core.WithLocalTTL(20*time.Millisecond))
+	a := newManager(t, core.WithCache(store), core.WithClock(fast), core.WithSettings(core.Settings{LocalTTL: 20 * time.Millisecond}))
+	b := newManager(t, core.WithCache(store), core.WithSettings(core.Settings{LocalTTL: 20 * time.Millisecond}))
 	register(t, a, "shop", newStampedSource(sim.URL, fast))
 	register(t, b, "shop", newStampedSource(sim.URL, systemClockForTest{}))
 	t1 := mustToken(t, a, "shop")

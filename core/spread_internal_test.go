@@ -18,8 +18,8 @@ func TestRefreshesOfTokensIssuedTogetherAreSpread(t *testing.T) {
 	defer other.Close()
 	now := time.Now()
 	exp := now.Add(2 * time.Hour)
-	start := exp.Add(-DefaultRefreshAhead)
-	window := DefaultRefreshAhead - DefaultExpiryMargin
+	start := exp.Add(-DefaultSettings().RefreshAhead)
+	window := DefaultSettings().RefreshAhead - DefaultSettings().ExpiryMargin
 	var buckets [10]int
 	const n = 10000
 	for i := range n {
@@ -50,7 +50,7 @@ func TestColdStartSpreadsTheNextRefreshes(t *testing.T) {
 	var buckets [5]int
 	for i := range 5000 {
 		tok := Token{Value: "t", IssuedAt: now, ExpiresAt: now.Add(2 * time.Hour)}
-		c.spread(&tok, DefaultRefreshAhead, DefaultExpiryMargin)
+		c.spread(&tok, DefaultSettings().RefreshAhead, DefaultSettings().ExpiryMargin)
 		if i < coldBurst {
 			if !tok.RefreshAt.IsZero() {
 				t.Fatalf("fetch %d of a burst got a RefreshAt", i)
@@ -71,7 +71,7 @@ func TestColdStartSpreadsTheNextRefreshes(t *testing.T) {
 		}
 	}
 	live := Token{Value: "t", IssuedAt: now, ExpiresAt: now.Add(2 * time.Hour), RenewAt: now.Add(2 * time.Hour)}
-	c.spread(&live, DefaultRefreshAhead, DefaultExpiryMargin)
+	c.spread(&live, DefaultSettings().RefreshAhead, DefaultSettings().ExpiryMargin)
 	if !live.RefreshAt.IsZero() {
 		t.Fatal("a live token (no new one before RenewAt) got a RefreshAt")
 	}

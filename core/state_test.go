@@ -14,7 +14,7 @@ import (
 // lock wait.
 func TestUpdateStateRunsUnderTheFleetLock(t *testing.T) {
 	store := core.NewMemoryCache()
-	m := newManager(t, core.WithCache(store), core.WithLockTTL(time.Second), core.WithLockWait(1500*time.Millisecond))
+	m := newManager(t, core.WithCache(store), core.WithSettings(core.Settings{LockTTL: time.Second, LockWait: 1500 * time.Millisecond}))
 	src := identified{id: "state:one", SourceFunc: func(context.Context, core.FetchRequest) (core.Token, error) {
 		return core.Token{}, errors.New("no fetch expected")
 	}}

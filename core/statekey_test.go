@@ -14,7 +14,7 @@ import (
 // registration first (which a concurrent registry sync could undo).
 func TestSourceStateKeyBeforeRegistering(t *testing.T) {
 	sim := newSim(t)
-	m := newManager(t, core.WithKeyPrefix("svc"))
+	m := newManager(t, core.WithSettings(core.Settings{KeyPrefix: "svc"}))
 	register(t, m, "shop", account(sim))
 	for _, c := range []struct {
 		key string

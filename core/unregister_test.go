@@ -34,9 +34,9 @@ func TestUnregister(t *testing.T) {
 	if err := m.Unregister("shop"); !errors.Is(err, core.ErrUnknownKey) {
 		t.Fatalf("a second Unregister = %v, want ErrUnknownKey", err)
 	}
-	for _, k := range m.Keys() {
+	for _, k := range core.RegisteredKeys(m) {
 		if k == "shop" {
-			t.Fatal("Keys still lists an unregistered key")
+			t.Fatal("the key table still lists an unregistered key")
 		}
 	}
 	register(t, m, "shop", account(sim))

@@ -268,7 +268,7 @@ func TestInvalidateIsCompareAndRefresh(t *testing.T) {
 	if code != 200 || decode(t, b).AccessToken != bad || len(e.sim.Issues("token:wxshop")) != 1 {
 		t.Fatalf("a spurious report: %d %s, %d upstream calls", code, b, len(e.sim.Issues("token:wxshop")))
 	}
-	time.Sleep(core.DefaultVerifyInterval + 100*time.Millisecond) // past the confirmation's window
+	time.Sleep(core.DefaultSettings().VerifyInterval + 100*time.Millisecond) // past the confirmation's window
 	e.sim.Revoke(bad)
 	var wg sync.WaitGroup
 	got := make([]string, 16)

@@ -23,7 +23,7 @@ const (
 )
 
 // DefaultTimeout bounds one upstream request when no http.Client is given.
-// It stays under core.DefaultLockTTL, so a fetch ends before its lock does.
+// It stays under the default lock TTL (core.DefaultSettings().LockTTL), so a fetch ends before its lock does.
 const DefaultTimeout = 10 * time.Second
 
 // maxResponseBytes bounds what is read of an upstream answer.

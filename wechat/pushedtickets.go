@@ -79,7 +79,7 @@ func NewComponentTickets(cache core.Cache, prefix, appID string) *PushedTickets 
 
 func newPushedTickets(cache core.Cache, prefix, kind, id string, life time.Duration, none error) *PushedTickets {
 	if prefix == "" {
-		prefix = core.DefaultKeyPrefix
+		prefix = core.DefaultSettings().KeyPrefix
 	}
 	return &PushedTickets{cache: cache, key: prefix + ":" + kind + ":" + id, kind: kind, lifetime: life, none: none}
 }

@@ -66,7 +66,7 @@ func TestStableTokenReportedAliveIsKept(t *testing.T) {
 	}
 	// Revoked (after the confirmation's window), it is replaced by normal
 	// mode, which now answers a new one.
-	time.Sleep(core.DefaultVerifyInterval + 100*time.Millisecond)
+	time.Sleep(core.DefaultSettings().VerifyInterval + 100*time.Millisecond)
 	sim.Revoke(first.Value)
 	second := ok(t)(m.Invalidate(ctx, "s", first.Value))
 	if second.Value == first.Value || !sim.Valid(second.Value) {

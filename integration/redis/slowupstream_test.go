@@ -44,9 +44,7 @@ func TestUpstreamSlowerThanTheLockTTL(t *testing.T) {
 	for range 8 {
 		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 		t.Cleanup(func() { rdb.Close() })
-		m := core.New(core.WithCache(redisbackend.New(rdb)), core.WithLogger(logger), core.WithLockTTL(lockTTL),
-			core.WithLockWait(4*time.Second), core.WithRefreshAhead(life*3/8), core.WithExpiryMargin(life/10),
-			core.WithLocalTTL(200*time.Millisecond))
+		m := core.New(core.WithCache(redisbackend.New(rdb)), core.WithLogger(logger), core.WithSettings(core.Settings{LockTTL: lockTTL, LockWait: 4 * time.Second, RefreshAhead: life * 3 / 8, ExpiryMargin: life / 10, LocalTTL: 200 * time.Millisecond}))
 		t.Cleanup(func() { m.Close() })
 		hc := &http.Client{Timeout: 5 * time.Second}
 		if err := m.Register("slow", wechat.OfficialAccount("wxslow", "slow-secret", wechat.WithBaseURL(sim.URL), wechat.WithHTTPClient(hc))); err != nil {

@@ -26,7 +26,7 @@ func ExampleDriveFleet() {
 	var store fleet.Backend = core.NewMemoryCache()
 	var nodes []*core.Manager
 	for range 4 {
-		m := core.New(core.WithCache(store), core.WithRefreshAhead(lifetime/4), core.WithLocalTTL(lifetime/8))
+		m := core.New(core.WithCache(store), core.WithSettings(core.Settings{RefreshAhead: lifetime / 4, LocalTTL: lifetime / 8}))
 		defer m.Close()
 		if err := m.Register("shop", wechat.OfficialAccount("wxexample0000001", "app-secret", wechat.WithBaseURL(sim.URL))); err != nil {
 			log.Fatal(err)

@@ -34,6 +34,9 @@ type NodeConfig struct {
 	Goroutines int           // callers; default 64
 	Duration   time.Duration // how long RunNode drives traffic
 	Logger     *slog.Logger  // default: warnings to stderr
+	// Tune, when set, adjusts the node's Settings after the farm's own
+	// (margins scaled to Lifetime) are filled in.
+	Tune func(*core.Settings)
 }
 
 // NodeReport counts what a node's callers saw.
@@ -61,23 +64,25 @@ const Key = "app"
 
 // NewNodeManager builds a farm node's Manager with margins scaled to the
 // lifetime: refresh 3/8 of it ahead, re-check every 300 ms.
-func NewNodeManager(c NodeConfig, extra ...core.Option) (*core.Manager, error) {
+func NewNodeManager(c NodeConfig) (*core.Manager, error) {
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = "wxtoken-farm"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	m := core.New(append([]core.Option{
-		core.WithCache(c.Backend),
-		core.WithKeyPrefix(c.KeyPrefix),
-		core.WithLogger(c.Logger),
-		core.WithRefreshAhead(c.Lifetime * 3 / 8),
-		core.WithExpiryMargin(c.Lifetime / 10),
-		core.WithLocalTTL(300 * time.Millisecond),
-		core.WithLockTTL(5 * time.Second),
-		core.WithLockWait(8 * time.Second),
-	}, extra...)...)
+	s := core.Settings{
+		KeyPrefix:    c.KeyPrefix,
+		RefreshAhead: c.Lifetime * 3 / 8,
+		ExpiryMargin: c.Lifetime / 10,
+		LocalTTL:     300 * time.Millisecond,
+		LockTTL:      5 * time.Second,
+		LockWait:     8 * time.Second,
+	}
+	if c.Tune != nil {
+		c.Tune(&s)
+	}
+	m := core.New(core.WithCache(c.Backend), core.WithLogger(c.Logger), core.WithSettings(s))
 	if err := m.Register(Key, wechat.OfficialAccount(c.AppID, c.Secret, wechat.WithBaseURL(c.SimURL))); err != nil {
 		m.Close()
 		return nil, err

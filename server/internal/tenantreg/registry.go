@@ -50,7 +50,7 @@ var localLocks = lock.NewLocal()
 // prefix (the Manager's key prefix), sealing secrets with box.
 func New(store core.Cache, box *wechat.SecretBox, prefix, identity string) *Registry {
 	if prefix == "" {
-		prefix = core.DefaultKeyPrefix
+		prefix = core.DefaultSettings().KeyPrefix
 	}
 	tag := "{tenants:" + identity + "}" // one Redis Cluster slot: the lock fences every write
 	r := &Registry{store: store, box: box, now: time.Now,
