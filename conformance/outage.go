@@ -40,7 +40,9 @@ func TestOutage(t *testing.T, newBackend func(t *testing.T) Backend, down, up fu
 	for range managers {
 		m, err := fleet.NewNodeManager(fleet.NodeConfig{Backend: newBackend(t), SimURL: sim.URL, AppID: appID, Secret: "outage-secret",
 			Lifetime: life, KeyPrefix: prefix, Logger: logger,
-			Tune: func(s *core.Settings) { s.CacheTimeout, s.DegradedInterval = 500*time.Millisecond, time.Minute }})
+			Tune: func(s *core.Settings) {
+				s.CacheTimeout, s.DegradedInterval, s.DegradedAfter = 500*time.Millisecond, time.Minute, 1500*time.Millisecond
+			}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,6 +26,10 @@ type entry struct {
 	// busyUntil (Unix ns, wall clock): another node held the lock when this
 	// one last tried to refresh a usable token; no new attempt before then.
 	busyUntil atomic.Int64
+	// waiting counts the callers of this node waiting for a refresh of
+	// this key right now: a fetch without the fleet lock is made only for
+	// someone who waits.
+	waiting atomic.Int32
 
 	// keys is how many keys are registered for it (under Manager.mu).
 	keys int

@@ -40,10 +40,9 @@ type Manager struct {
 	cold    coldStart   // tells a cold start of many credentials
 	runs    int         // Run calls running (under mu)
 	running atomic.Bool // runs > 0: timers are armed
-	// storeFailed is when a shared-cache operation last failed (Unix ns,
-	// wall clock): while it is recent, a token not confirmed for a while
-	// is served without waiting for a read that would likely fail too.
-	storeFailed atomic.Int64
+	// health tells an outage of the shared store from a slow answer; a
+	// new one comes with every store SetCache installs.
+	health atomic.Pointer[storeHealth]
 
 	ctx    context.Context // ends at Close; parent of all background work
 	cancel context.CancelFunc
@@ -126,6 +125,7 @@ func (m *Manager) setStore(c Cache, l lock.Locker) {
 	if m.cfg.state != nil && !same(m.cfg.state, c) {
 		st.state, st.stateFenced = m.cfg.state, false
 	}
+	m.health.Store(newStoreHealth(m.cfg.DegradedAfter, m.cfg.CacheTimeout))
 	m.store.Store(st)
 }
 

@@ -306,7 +306,7 @@ func TestDegradedRefreshWhenStoreIsDown(t *testing.T) {
 	clock := &offsetClock{}
 	obs := &counter{}
 	m := newManager(t, core.WithCache(c), core.WithClock(clock), core.WithObserver(obs.observe),
-		core.WithSettings(core.Settings{DegradedInterval: time.Hour, LocalTTL: time.Hour}))
+		core.WithSettings(core.Settings{DegradedInterval: time.Hour, LocalTTL: time.Hour, DegradedAfter: 200 * time.Millisecond}))
 	register(t, m, "shop", account(sim))
 	first := mustToken(t, m, "shop")
 	c.down(true)
@@ -320,8 +320,8 @@ func TestDegradedRefreshWhenStoreIsDown(t *testing.T) {
 		t.Fatalf("upstream calls = %d while the L1 token is usable and the store down, want 1", n)
 	}
 
-	// Unusable: one local refresh, once the store has failed two lock
-	// attempts in a row (a single slow answer is not an outage).
+	// Unusable: one local refresh, once the store has failed for the
+	// degraded-after span (a single slow answer is not an outage).
 	clock.Advance(4*time.Minute + 50*time.Second)
 	second := mustToken(t, m, "shop")
 	if second.Value == first.Value || tokenCalls(sim) != 2 || obs.get(core.EventDegraded) != 1 {

@@ -108,6 +108,8 @@ func outage(err error) bool {
 
 // awaitFlight joins (or starts) the refresh for w and waits for it.
 func (m *Manager) awaitFlight(ctx context.Context, e *entry, w want) (Token, error) {
+	e.waiting.Add(1)
+	defer e.waiting.Add(-1)
 	ch := m.flights.DoChan(w.flightKey(e.id), func() (any, error) {
 		if !m.begin() {
 			return nil, ErrClosed
@@ -256,9 +258,12 @@ func (m *Manager) readShared(ctx context.Context, e *entry, st *store) (Token, e
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			m.cacheFailed(e, "get", err)
+		} else {
+			m.health.Load().answered()
 		}
 		return Token{}, err
 	}
+	m.health.Load().answered()
 	tok, err := DecodeToken(raw)
 	if err != nil {
 		m.observe(EventCorrupt, e.id, 0, err)
@@ -272,7 +277,7 @@ func (m *Manager) cacheFailed(e *entry, op string, err error) {
 	if m.ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return // cut off by Close, not a failing cache
 	}
-	m.storeFailed.Store(time.Now().UnixNano())
+	m.health.Load().failed(time.Now())
 	m.observe(EventCacheError, e.id, 0, err)
 	m.cfg.logger.Warn("wxtoken: shared cache "+op+" failed", "id", e.id, "err", err)
 }
@@ -301,8 +306,8 @@ func (m *Manager) recheckNow(ctx context.Context, e *entry) {
 }
 
 // storeFailing reports whether a shared-cache operation failed within the
-// last local TTL.
+// last local TTL: while it did, a token not confirmed for a while is served
+// without waiting for a read that would likely fail too.
 func (m *Manager) storeFailing() bool {
-	last := m.storeFailed.Load()
-	return last != 0 && time.Now().UnixNano()-last < int64(m.cfg.LocalTTL)
+	return m.health.Load().failedWithin(time.Now(), m.cfg.LocalTTL)
 }

@@ -22,10 +22,6 @@ const transientHold = time.Second
 
 var errStoreDown = errors.New("core: lock store unreachable")
 
-// storeDownAfter is how many lock attempts in a row must fail on the
-// store before it counts as down.
-const storeDownAfter = 2
-
 // errLockBusy: another node holds the lock while this one still has a
 // usable token to serve; it waits for nothing and serves that.
 var errLockBusy = errors.New("core: another node is refreshing")
@@ -110,6 +106,15 @@ func (m *Manager) refreshHeld(ctx context.Context, e *entry, st *store, w want, 
 	return m.publish(ctx, e, st, tok, h), nil
 }
 
+// nobodyWaits is the answer of a refresh that would have fetched without
+// the fleet lock for no caller. It is transient: a caller that joined the
+// refresh just as it decided looks again, and its own refresh may fetch.
+type nobodyWaits struct{ err error }
+
+func (e nobodyWaits) Error() string { return e.err.Error() }
+func (e nobodyWaits) Unwrap() error { return e.err }
+func (nobodyWaits) Transient() bool { return true }
+
 // adopt takes the shared token if it satisfies w.
 func (m *Manager) adopt(ctx context.Context, e *entry, st *store, w want) (Token, bool) {
 	tok, err := m.readShared(ctx, e, st)
@@ -140,10 +145,11 @@ func (m *Manager) take(e *entry, tok Token, w want) (Token, bool) {
 
 // lockOrAdopt takes the fleet lock, polling the shared cache between
 // attempts: a token another node publishes meanwhile is adopted and no
-// lease is returned. It gives up after the lock wait with ErrLockTimeout,
-// or with errStoreDown once the lock's store has failed two attempts in a
-// row (one slow answer under load is not an outage: treating it as one
-// would send every waiting node upstream on its own).
+// lease is returned. It gives up after the lock wait with ErrLockTimeout
+// (ErrCacheUnavailable if the store failed without being down), or with
+// errStoreDown once the store is down (see storeHealth: one slow answer
+// under load is not an outage, and treating it as one would send every
+// waiting node upstream on its own).
 //
 // A refresh whose node still holds a usable token (the background refresh
 // of a stale one) does not wait: when another node holds the lock, that
@@ -173,7 +179,12 @@ func (m *Manager) lockOrAdopt(ctx context.Context, e *entry, st *store, w want) 
 		}
 		switch {
 		case !errors.Is(err, lock.ErrNotAcquired):
-			if storeFailures++; storeFailures >= storeDownAfter || canServe {
+			// A node with a token to serve serves it and asks nothing more
+			// of a failing store; one with nothing goes upstream alone only
+			// once the store has failed for a sustained while: a slow
+			// answer is not an outage.
+			storeFailures++
+			if canServe || m.health.Load().down(time.Now()) {
 				return nil, Token{}, fmt.Errorf("%w: %w", errStoreDown, err)
 			}
 		case canServe:
@@ -206,7 +217,12 @@ func (m *Manager) lockOrAdopt(ctx context.Context, e *entry, st *store, w want) 
 		wait := min(poll, time.Until(deadline))
 		if wait <= 0 {
 			if storeFailures > 0 {
-				return nil, Token{}, fmt.Errorf("%w: %w", errStoreDown, err)
+				if m.health.Load().down(time.Now()) {
+					return nil, Token{}, fmt.Errorf("%w: %w", errStoreDown, err)
+				}
+				// Slow, not down: the store answered now and then, never
+				// with the lock or a token.
+				return nil, Token{}, fmt.Errorf("%w: %w", ErrCacheUnavailable, err)
 			}
 			m.observe(EventLockWait, e.id, time.Since(start), ErrLockTimeout)
 			return nil, Token{}, ErrLockTimeout
@@ -242,6 +258,12 @@ func (m *Manager) tryLock(ctx context.Context, e *entry, st *store) (*held, erro
 	lctx, cancel := context.WithTimeout(ctx, m.cfg.CacheTimeout)
 	defer cancel()
 	lease, err := st.locker.TryLock(lctx, m.lockKey(e), m.cfg.LockTTL)
+	switch {
+	case err == nil || errors.Is(err, lock.ErrNotAcquired):
+		m.health.Load().answered()
+	case ctx.Err() == nil:
+		m.health.Load().failed(time.Now())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -382,8 +404,9 @@ func (m *Manager) fallback(e *entry, w want, err error) (Token, error) {
 }
 
 // degradedRefresh runs when the lock's store is unreachable. An ordinary
-// refresh keeps serving L1 while it is usable; otherwise one fetch without
-// the fleet lock is allowed per degraded interval, logged and counted. The
+// refresh keeps serving L1 while it is usable; otherwise, when a caller
+// waits, one fetch without the fleet lock is allowed per degraded
+// interval, logged and counted. The
 // token is numbered after the one in memory and kept there; the re-check
 // writes it back under the lock once the store answers.
 func (m *Manager) degradedRefresh(ctx context.Context, e *entry, st *store, w want, cause error) (Token, error) {
@@ -391,6 +414,11 @@ func (m *Manager) degradedRefresh(ctx context.Context, e *entry, st *store, w wa
 	s := e.snap.Load()
 	if w.servesMeanwhile(s, now) {
 		return s.tok, nil
+	}
+	if e.waiting.Load() == 0 {
+		// A background refresh (Run's) with no caller waiting: a token
+		// fetched alone would serve no one and retire the fleet's.
+		return Token{}, nobodyWaits{fmt.Errorf("%w (%w); no caller waits, so nothing is fetched without the fleet lock", ErrCacheUnavailable, cause)}
 	}
 	e.mu.Lock()
 	allowed := e.lastDegraded.IsZero() || now.Sub(e.lastDegraded) >= m.cfg.DegradedInterval

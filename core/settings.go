@@ -65,6 +65,16 @@ type Settings struct {
 	// error (a wrong secret, the daily quota) does not become a storm.
 	// Transient errors are held for at most a second.
 	ErrorHold time.Duration `yaml:"error_hold"`
+	// DegradedAfter: how long store operations must have kept failing,
+	// with no answer in between, before a node with nothing usable to serve
+	// fetches a token without the fleet lock. Each node stretches it by up
+	// to half again at random. Until then (and whenever the store answers
+	// some operations: slow, not down) the node waits for the lock
+	// holder's token, as long as its callers wait. Shorter means fewer
+	// callers fail through a real outage; longer means fewer lock-less
+	// fetches, each of which retires the fleet's token, when the store is
+	// only slow.
+	DegradedAfter time.Duration `yaml:"degraded_after"`
 	// DegradedInterval: the least time between two fetches made without
 	// the fleet lock while the shared store is unreachable.
 	DegradedInterval time.Duration `yaml:"degraded_interval"`
@@ -93,6 +103,7 @@ func DefaultSettings() Settings {
 		LockWait:         40 * time.Second,
 		CacheTimeout:     3 * time.Second,
 		ErrorHold:        30 * time.Second,
+		DegradedAfter:    10 * time.Second,
 		DegradedInterval: time.Minute,
 		FetchAttempts:    3,
 		// Half of /cgi-bin/token's daily quota of 2000: reports of
@@ -123,6 +134,7 @@ func (s *Settings) durationFields() []struct {
 		{"lock_wait", &s.LockWait, d.LockWait},
 		{"cache_timeout", &s.CacheTimeout, d.CacheTimeout},
 		{"error_hold", &s.ErrorHold, d.ErrorHold},
+		{"degraded_after", &s.DegradedAfter, d.DegradedAfter},
 		{"degraded_interval", &s.DegradedInterval, d.DegradedInterval},
 		{"verify_interval", &s.VerifyInterval, d.VerifyInterval},
 	}

@@ -91,7 +91,7 @@ type Config struct {
 	TenantKeyFile string `yaml:"tenant_key_file"`
 	// Settings are the Manager's tunables, written at the top level of the
 	// file (key_prefix, refresh_ahead, expiry_margin, local_ttl, lock_ttl,
-	// lock_wait, cache_timeout, error_hold, degraded_interval,
+	// lock_wait, cache_timeout, error_hold, degraded_after, degraded_interval,
 	// fetch_attempts, invalidate_budget, verify_interval); a missing one
 	// keeps its default. Durations are written like "10m" or "1.5s". See
 	// core.Settings: the same definitions, defaults and rules.

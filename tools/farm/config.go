@@ -99,7 +99,8 @@ type StoreControl interface {
 // the way WeChat's defaults relate to its 2-hour tokens but kept workable
 // on a loopback network: refresh 3/8 of the lifetime ahead, stop serving a
 // tenth before expiry, re-check the store every 300 ms, a lock TTL of an
-// eighth of the lifetime (at most the default 30 s).
+// eighth of the lifetime (at most the default 30 s), and a store counted
+// down after failing for an eighth of the lifetime (at most the default).
 func Scaled(life time.Duration) core.Settings {
 	d := core.DefaultSettings()
 	d.RefreshAhead = life * 3 / 8
@@ -109,6 +110,7 @@ func Scaled(life time.Duration) core.Settings {
 	d.LockWait = d.LockTTL * 3 / 2
 	d.CacheTimeout = min(d.CacheTimeout, d.LockTTL/2)
 	d.ErrorHold = min(d.ErrorHold, life/20)
+	d.DegradedAfter = min(d.DegradedAfter, life/8)
 	d.DegradedInterval = min(d.DegradedInterval, life/4)
 	d.VerifyInterval = min(d.VerifyInterval, life/40)
 	return d
@@ -162,6 +164,7 @@ func (c Config) withDefaults() Config {
 	fill(&c.Settings.LockWait, s.LockWait)
 	fill(&c.Settings.CacheTimeout, s.CacheTimeout)
 	fill(&c.Settings.ErrorHold, s.ErrorHold)
+	fill(&c.Settings.DegradedAfter, s.DegradedAfter)
 	fill(&c.Settings.DegradedInterval, s.DegradedInterval)
 	fill(&c.Settings.VerifyInterval, s.VerifyInterval)
 	return c

@@ -44,9 +44,12 @@ type run struct {
 	procs       []*proc
 	onHold      func(holding bool) // a node process tells the farm about its lease
 
-	killMu      sync.Mutex
+	pauseArmed atomic.Pointer[Fault] // a PauseHolder fault waiting for the next credential call
+
+	killMu      sync.Mutex // guards killed, killMidCall and paused
 	killed      []int
 	killMidCall int
+	paused      []int
 }
 
 // Run runs the farm described by cfg and returns its report and timeline.
@@ -86,13 +89,27 @@ func Run(ctx context.Context, cfg Config) (*Report, *Timeline, error) {
 	return rep, &tl, ctx.Err()
 }
 
+// businessTimeout bounds a business call: 5 s, and longer than any pause
+// of a node, whose calls in flight are answered while it is frozen and
+// read when it wakes (its own clock must not fail them: the farm measures
+// the tokens, not the caller's timer).
+func businessTimeout(faults []Fault) time.Duration {
+	d := 5 * time.Second
+	for _, f := range faults {
+		if f.Kind == PauseHolder {
+			d = max(d, f.For+5*time.Second)
+		}
+	}
+	return d
+}
+
 func newRun(cfg Config) *run {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	r := &run{cfg: cfg, upstream: newUpstreamMeter(), upstreamURL: strings.TrimRight(cfg.Upstream, "/"),
 		upstreamRT: http.DefaultTransport.(*http.Transport).Clone(),
-		business: &http.Client{Timeout: 5 * time.Second,
+		business: &http.Client{Timeout: businessTimeout(cfg.Faults),
 			Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Nodes * cfg.Workers}}}
 	r.fleet = func() (int64, bool) { return r.upstream.epoch.Load(), r.upstream.inflight.Load() > 0 }
 	return r
@@ -239,7 +256,13 @@ func (r *run) newNode(i int, c core.Cache) (*node, error) {
 	}
 	n.m = core.New(opts...)
 	hc := &http.Client{Timeout: r.cfg.Settings.LockTTL,
-		Transport: &nodeTransport{node: i, meter: r.upstream, base: r.upstreamRT, killed: n.killed}}
+		Transport: &nodeTransport{node: i, meter: r.upstream, base: r.upstreamRT, killed: n.killed,
+			pause: func(path string) time.Time {
+				if f, ok := r.takePause(path); ok {
+					return r.pauseLocal(n, f)
+				}
+				return time.Time{}
+			}}}
 	for _, cred := range r.creds {
 		if err := n.m.Register(cred.Key, cred.src(wechat.WithBaseURL(r.upstreamURL), wechat.WithHTTPClient(hc))); err != nil {
 			n.m.Close()

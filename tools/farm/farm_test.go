@@ -135,6 +135,31 @@ func TestFarmPauseStore(t *testing.T) {
 	}
 }
 
+// TestFarmPauseHolder freezes the node that sends the first refresh's
+// upstream request, right after sending it, for longer than its lease: a
+// second node takes the lock and publishes, and the paused one wakes with
+// a token upstream already retired, which it must not publish over the
+// fleet's.
+func TestFarmPauseHolder(t *testing.T) {
+	srv := localserver.T(t, localserver.Redis)
+	rep := quickFarm(t, farm.Config{Cache: "redis://" + srv.Addr + "/0",
+		Faults: []farm.Fault{{Kind: farm.PauseHolder, At: testLife / 2, For: testLife * 3 / 4}}})
+	if len(rep.Paused) != 1 {
+		t.Fatalf("paused nodes %v, want one: the fault did nothing", rep.Paused)
+	}
+}
+
+// TestFarmPartition cuts one node off the store (not upstream) for longer
+// than a token lifetime.
+func TestFarmPartition(t *testing.T) {
+	srv := localserver.T(t, localserver.Redis)
+	rep := quickFarm(t, farm.Config{Cache: "redis://" + srv.Addr + "/0",
+		Faults: []farm.Fault{{Kind: farm.Partition, Node: 3, At: testLife * 3 / 4, For: testLife * 5 / 4}}})
+	if rep.Events["cache_error"] == 0 {
+		t.Fatal("no cache error: the cut-off node did not notice")
+	}
+}
+
 // TestFarmRamp starts the nodes one after another over a lifetime: each
 // serves nothing before its turn, and the late ones find the token in the
 // store.
@@ -161,6 +186,8 @@ func TestParseFault(t *testing.T) {
 		"upstream-errors 5@50s":          {Kind: farm.UpstreamErrors, At: 50 * time.Second, Count: 5},
 		"revoke 1m":                      {Kind: farm.Revoke, At: time.Minute},
 		"spurious 0.01@10s":              {Kind: farm.Spurious, At: 10 * time.Second, Rate: 0.01},
+		"pause-holder 8s@20s":            {Kind: farm.PauseHolder, At: 20 * time.Second, For: 8 * time.Second},
+		"partition 3=50s@30s":            {Kind: farm.Partition, Node: 3, At: 30 * time.Second, For: 50 * time.Second},
 	}
 	for in, want := range good {
 		kind, spec, _ := strings.Cut(in, " ")
@@ -170,7 +197,7 @@ func TestParseFault(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"kill-holder soon", "pause-store 4s", "skew 3", "skew x=1s", "upstream-errors 5@50s+1s",
-		"spurious lots@1s", "upstream-latency @1s", "melt 1s"} {
+		"spurious lots@1s", "upstream-latency @1s", "melt 1s", "pause-holder 8s", "partition 50s@30s", "partition 3=50s"} {
 		kind, spec, _ := strings.Cut(in, " ")
 		if _, err := farm.ParseFault(farm.FaultKind(kind), spec); err == nil || !strings.Contains(err.Error(), "farm:") {
 			t.Errorf("ParseFault(%s) = %v, want an error naming the flag", in, err)

@@ -36,6 +36,19 @@ const (
 	// reports its token as rejected with probability Rate, though upstream
 	// accepted it.
 	Spurious FaultKind = "spurious"
+	// PauseHolder: from At, the first node to send a credential request
+	// upstream (the lock holder, mid-refresh) is frozen for For right
+	// after the request left, as a GC pause, a VM steal or a frozen
+	// container would: it wakes after its lease ended, with the token
+	// upstream issued meanwhile. With Procs the node process gets SIGSTOP
+	// and, For later, SIGCONT; in one process the node's store client,
+	// upstream answer and workers are held for For.
+	PauseHolder FaultKind = "pause-holder"
+	// Partition: node Node's store connections hang from At for For, as
+	// with a dropped route: each operation waits until its deadline (or
+	// the end of the cut, then goes through). Upstream and the other
+	// nodes are unaffected.
+	Partition FaultKind = "partition"
 )
 
 // Fault is one fault and when it happens.
@@ -54,8 +67,10 @@ func (f Fault) String() string {
 	switch f.Kind {
 	case KillHolder, Revoke:
 		return fmt.Sprintf("%s at %v", f.Kind, f.At)
-	case PauseStore:
+	case PauseStore, PauseHolder:
 		return fmt.Sprintf("%s %v at %v", f.Kind, f.For, f.At)
+	case Partition:
+		return fmt.Sprintf("%s node %d %v at %v", f.Kind, f.Node, f.For, f.At)
 	case Skew:
 		return fmt.Sprintf("%s node %d %+v", f.Kind, f.Node, f.Skew)
 	case UpstreamLatency:
@@ -86,10 +101,14 @@ func (f Fault) check(c Config) error {
 		return fmt.Errorf("farm: fault %s: its time %v is outside the run (0 to %v)", f, f.At, c.Duration)
 	case f.needsSim() && c.Upstream != "":
 		return fmt.Errorf("farm: fault %s needs the built-in simulator; leave out the upstream URL", f)
-	case f.Kind == Skew && (f.Node < 0 || f.Node >= c.Nodes):
+	case (f.Kind == Skew || f.Kind == Partition) && (f.Node < 0 || f.Node >= c.Nodes):
 		return fmt.Errorf("farm: fault %s: no node %d (nodes are 0 to %d)", f, f.Node, c.Nodes-1)
 	case f.Kind == PauseStore && (f.For <= 0 || c.StoreControl == nil):
 		return fmt.Errorf("farm: fault %s: needs a positive duration and a store the farm can pause (a store it started, or a container)", f)
+	case (f.Kind == PauseHolder || f.Kind == Partition) && f.For <= 0:
+		return fmt.Errorf("farm: fault %s: needs a positive duration", f)
+	case f.Kind == Partition && strings.HasPrefix(c.Cache, "memory:"):
+		return fmt.Errorf("farm: fault %s: memory:// is one store in the process, shared by every node; cut a node off a real store", f)
 	case f.Kind == UpstreamErrors && f.Count <= 0:
 		return fmt.Errorf("farm: fault %s: the burst needs a positive count", f)
 	case f.Kind == Spurious && (f.Rate <= 0 || f.Rate > 1):
@@ -109,6 +128,8 @@ func (f Fault) check(c Config) error {
 //	upstream-errors   COUNT@AT       5@50s
 //	revoke            AT             60s
 //	spurious          RATE@AT[+FOR]  0.01@10s+20s
+//	pause-holder      DUR@AT         8s@20s
+//	partition         NODE=DUR@AT    3=50s@30s
 func ParseFault(kind FaultKind, spec string) (Fault, error) {
 	f := Fault{Kind: kind}
 	bad := func(format string) (Fault, error) {
@@ -141,10 +162,19 @@ func ParseFault(kind FaultKind, spec string) (Fault, error) {
 		if f.At, err = time.ParseDuration(spec); err != nil {
 			return bad("a time since the start, e.g. 30s")
 		}
-	case PauseStore:
+	case PauseStore, PauseHolder:
 		v, ok := at(spec, false)
 		if f.For, err = time.ParseDuration(v); !ok || err != nil {
 			return bad("DUR@AT, e.g. 4s@30s")
+		}
+	case Partition:
+		n, rest, ok := strings.Cut(spec, "=")
+		if f.Node, err = strconv.Atoi(n); !ok || err != nil {
+			return bad("NODE=DUR@AT, e.g. 3=50s@30s")
+		}
+		v, ok := at(rest, false)
+		if f.For, err = time.ParseDuration(v); !ok || err != nil {
+			return bad("NODE=DUR@AT, e.g. 3=50s@30s")
 		}
 	case Skew:
 		n, d, ok := strings.Cut(spec, "=")

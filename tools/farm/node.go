@@ -61,6 +61,9 @@ func (f *run) work(ctx context.Context, n *node, w int, st *workerStats) {
 	st.examples = make(map[string]string)
 	rng := rand.New(rand.NewPCG(uint64(n.id), uint64(w)))
 	for i := 0; ctx.Err() == nil; i++ {
+		if holdUntil(ctx, n.store.pausedUntil.Load()) != nil { // a frozen node's workers are frozen too
+			return
+		}
 		cred := f.creds[(w+i)%len(f.creds)]
 		epoch, busy := f.fleet()
 		start := time.Now()

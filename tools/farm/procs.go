@@ -28,6 +28,10 @@ type NodeSpec struct {
 	Start       time.Time      `json:"start"`
 	Config      Config         `json:"config"`
 	Credentials []CredentialID `json:"credentials"`
+	// BusinessTimeout bounds the node's business calls (see
+	// businessTimeout: the farm's faults decide it, some of which the
+	// node is not told).
+	BusinessTimeout time.Duration `json:"business_timeout"`
 }
 
 // CredentialID names one credential of the farm for a node process. The
@@ -66,12 +70,12 @@ type proc struct {
 func (r *run) runProcs(ctx context.Context) (*partial, error) {
 	proxy := httptest.NewServer(r.proxy(r.upstreamURL))
 	defer proxy.Close()
-	spec := NodeSpec{Start: r.start, Config: r.cfg}
+	spec := NodeSpec{Start: r.start, Config: r.cfg, BusinessTimeout: r.business.Timeout}
 	spec.Config.Logger, spec.Config.Progress, spec.Config.StoreControl, spec.Config.NodeCommand = nil, nil, nil, nil
 	spec.Config.Procs, spec.Config.Upstream = false, proxy.URL
 	spec.Config.Faults = nil
 	for _, f := range r.cfg.Faults {
-		if f.Kind == Spurious || f.Kind == Skew { // made inside the nodes
+		if f.Kind == Spurious || f.Kind == Skew || f.Kind == Partition { // made inside the nodes
 			spec.Config.Faults = append(spec.Config.Faults, f)
 		}
 	}
@@ -190,6 +194,9 @@ func (r *run) proxy(upstream string) http.Handler {
 		if err != nil {
 			node = -1
 		}
+		if f, ok := r.takePause(req.URL.Path); ok && node >= 0 && node < len(r.procs) {
+			r.pauseProc(r.procs[node], f) // right after its request reached upstream's side
+		}
 		defer r.upstream.begin(node, req.URL.Path)()
 		out, err := http.NewRequestWithContext(req.Context(), req.Method, upstream+req.URL.RequestURI(), req.Body)
 		if err != nil {
@@ -241,6 +248,9 @@ func RunNodeProcess(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 	r := newRun(cfg)
 	defer r.closeIdle()
+	if spec.BusinessTimeout > 0 {
+		r.business.Timeout = spec.BusinessTimeout
+	}
 	for _, c := range spec.Credentials {
 		r.creds = append(r.creds, c.credential())
 	}

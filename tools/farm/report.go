@@ -56,6 +56,7 @@ type Report struct {
 	Probes          int              `json:"verification_probes"`
 	Killed          []int            `json:"killed_nodes"`
 	KilledMidCall   int              `json:"killed_mid_upstream_call"`
+	Paused          []int            `json:"paused_nodes,omitempty"` // frozen by PauseHolder, right after sending a credential call
 	StoreOps        int64            `json:"store_ops"`
 	StoreOpsPerCyc  float64          `json:"store_ops_per_refresh_cycle"`
 	StoreOpsPeakSec int64            `json:"store_ops_peak_per_second"`
@@ -143,6 +144,7 @@ func (r *run) report(p *partial) *Report {
 	rep.Probes = probes
 	r.killMu.Lock()
 	rep.Killed, rep.KilledMidCall = append([]int(nil), r.killed...), r.killMidCall
+	rep.Paused = append([]int(nil), r.paused...)
 	r.killMu.Unlock()
 
 	cycles := 0
@@ -237,6 +239,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p("spurious reports sent\t%d (verification probes %d)", r.SpuriousSent, r.Probes)
 	if len(r.Killed) > 0 {
 		p("killed nodes\t%v (%d mid upstream call)", r.Killed, r.KilledMidCall)
+	}
+	if len(r.Paused) > 0 {
+		p("paused nodes\t%v (each frozen right after sending a credential call)", r.Paused)
 	}
 	p("store operations\t%d, %.0f per refresh cycle, peak %d/s", r.StoreOps, r.StoreOpsPerCyc, r.StoreOpsPeakSec)
 	var kinds []string

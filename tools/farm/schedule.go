@@ -80,6 +80,17 @@ func (r *run) inject(ctx context.Context, f Fault) {
 			r.sim.Revoke(r.sim.Current(c.Identity))
 		}
 		r.timeline.span(f.String(), -1, now, now.Add(r.cfg.TimelineStep))
+	case PauseHolder:
+		r.armPause(f)
+	case Partition:
+		until := now.Add(f.For)
+		for _, n := range r.nodes {
+			if n.id == f.Node {
+				n.store.cutUntil.Store(until.UnixNano())
+			}
+		}
+		sleepUntil(ctx, until)
+		r.timeline.span(f.String(), f.Node, now, earlier(until, time.Now()))
 	case Spurious:
 		r.spurious.Store(math.Float64bits(f.Rate))
 		end := r.end(f.For)

@@ -81,6 +81,44 @@ type meteredStore struct {
 	onHold  func(holding bool) // called when the node takes its first lease or drops its last
 	// pollOnly hides the store's Watch (Config.PollOnly).
 	pollOnly bool
+	// cutUntil and pausedUntil (Unix ns) hold the node's operations while
+	// it is cut off from the store (Partition) or frozen (PauseHolder).
+	cutUntil, pausedUntil atomic.Int64
+}
+
+// gate is what every operation of the node's store client passes first: a
+// killed node reaches nothing; a frozen one does nothing until it wakes;
+// one cut off waits until its deadline, or until the cut heals and the
+// operation goes through, as on a dropped route.
+func (s *meteredStore) gate(ctx context.Context) error {
+	if s.killed.Load() {
+		return errKilled
+	}
+	_ = holdUntil(context.Background(), s.pausedUntil.Load())
+	if err := holdUntil(ctx, s.cutUntil.Load()); err != nil {
+		return err
+	}
+	if s.killed.Load() {
+		return errKilled
+	}
+	return nil
+}
+
+// holdUntil waits until the Unix time until (0: no wait) or the end of
+// ctx, and returns ctx's error if that came first.
+func holdUntil(ctx context.Context, until int64) error {
+	d := time.Until(time.Unix(0, until))
+	if until == 0 || d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func newMeteredStore(c core.Cache, ops *storeOps, onHold func(bool), pollOnly bool) *meteredStore {
@@ -119,32 +157,32 @@ type watchingStore struct {
 
 // Watch implements store.Watcher.
 func (s watchingStore) Watch(ctx context.Context, key string) (<-chan struct{}, func(), error) {
-	if s.killed.Load() {
-		return nil, nil, errKilled
+	if err := s.gate(ctx); err != nil {
+		return nil, nil, err
 	}
 	s.ops.add(opWatch)
 	return s.w.Watch(ctx, key)
 }
 
 func (s *meteredStore) Get(ctx context.Context, key string) (string, error) {
-	if s.killed.Load() {
-		return "", errKilled
+	if err := s.gate(ctx); err != nil {
+		return "", err
 	}
 	s.ops.add(opGet)
 	return s.cache.Get(ctx, key)
 }
 
 func (s *meteredStore) Set(ctx context.Context, key, value string, ttl time.Duration) error {
-	if s.killed.Load() {
-		return errKilled
+	if err := s.gate(ctx); err != nil {
+		return err
 	}
 	s.ops.add(opSet)
 	return s.cache.Set(ctx, key, value, ttl)
 }
 
 func (s *meteredStore) Remove(ctx context.Context, key string) error {
-	if s.killed.Load() {
-		return errKilled
+	if err := s.gate(ctx); err != nil {
+		return err
 	}
 	s.ops.add(opRemove)
 	return s.cache.Remove(ctx, key)
@@ -153,8 +191,8 @@ func (s *meteredStore) Remove(ctx context.Context, key string) error {
 // TryLock implements lock.Locker; the lease it returns offers SetIfHeld
 // exactly when the store's does.
 func (s *meteredStore) TryLock(ctx context.Context, name string, ttl time.Duration) (lock.Lease, error) {
-	if s.killed.Load() {
-		return nil, errKilled
+	if err := s.gate(ctx); err != nil {
+		return nil, err
 	}
 	s.ops.add(opLock)
 	l, err := s.locker.TryLock(ctx, name, ttl)
@@ -184,8 +222,8 @@ type meteredLease struct {
 }
 
 func (l *meteredLease) Extend(ctx context.Context, ttl time.Duration) error {
-	if l.s.killed.Load() {
-		return errKilled
+	if err := l.s.gate(ctx); err != nil {
+		return err
 	}
 	l.s.ops.add(opExtend)
 	return l.lease.Extend(ctx, ttl)
@@ -195,8 +233,8 @@ func (l *meteredLease) Unlock(ctx context.Context) error {
 	if l.done.CompareAndSwap(false, true) && l.s.holding.Add(-1) == 0 && l.s.onHold != nil {
 		l.s.onHold(false)
 	}
-	if l.s.killed.Load() {
-		return errKilled
+	if err := l.s.gate(ctx); err != nil {
+		return err
 	}
 	l.s.ops.add(opUnlock)
 	return l.lease.Unlock(ctx)
@@ -208,8 +246,8 @@ type fencedLease struct {
 }
 
 func (l *fencedLease) SetIfHeld(ctx context.Context, key, value string, ttl time.Duration) error {
-	if l.s.killed.Load() {
-		return errKilled
+	if err := l.s.gate(ctx); err != nil {
+		return err
 	}
 	l.s.ops.add(opSet)
 	return l.fenced.SetIfHeld(ctx, key, value, ttl)

@@ -79,6 +79,9 @@ type nodeTransport struct {
 	meter  *upstreamMeter
 	base   http.RoundTripper
 	killed context.Context // ends when the node is killed
+	// pause, asked before each call, says until when the node freezes
+	// right after sending it (zero: it does not).
+	pause func(path string) time.Time
 }
 
 // begin counts a request to path by node and returns the function that
@@ -123,5 +126,13 @@ func (t *nodeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	defer stop()
 	r := req.Clone(ctx)
 	r.Header.Set(nodeHeader, strconv.Itoa(t.node))
-	return t.base.RoundTrip(r)
+	var frozen time.Time
+	if t.pause != nil {
+		frozen = t.pause(req.URL.Path)
+	}
+	resp, err := t.base.RoundTrip(r)
+	if !frozen.IsZero() {
+		_ = holdUntil(t.killed, frozen.UnixNano()) // a stopped process reads its answer when it wakes
+	}
+	return resp, err
 }

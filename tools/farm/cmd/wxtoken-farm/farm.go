@@ -68,7 +68,10 @@ Faults, each at its own time since the start (repeat a flag for more):
   --upstream-latency DUR@AT[+FOR]
   --upstream-errors COUNT@AT   COUNT calls each answer -1, HTTP 500, dropped connection
   --revoke AT                  upstream kills the live tokens (a secret reset)
-  --spurious RATE@AT[+FOR]     workers report valid tokens as rejected`,
+  --spurious RATE@AT[+FOR]     workers report valid tokens as rejected
+  --pause-holder DUR@AT        the node sending the next token request freezes for DUR
+                               right after sending it (with --procs: SIGSTOP, SIGCONT)
+  --partition NODE=DUR@AT      that node's store connections hang for DUR`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runFarm(cmd, &f) },
 	}
@@ -96,7 +99,7 @@ Faults, each at its own time since the start (repeat a flag for more):
 	fl.BoolVar(&f.cfg.PollOnly, "poll-only", false, "nodes with nothing to serve poll for the lock even on a store that announces writes (to compare)")
 	fl.BoolVar(&f.cfg.Procs, "procs", false, "run each node as an OS process of its own (--kill-holder then sends SIGKILL)")
 	for _, k := range []farm.FaultKind{farm.KillHolder, farm.PauseStore, farm.Skew, farm.UpstreamLatency,
-		farm.UpstreamErrors, farm.Revoke, farm.Spurious} {
+		farm.UpstreamErrors, farm.Revoke, farm.Spurious, farm.PauseHolder, farm.Partition} {
 		f.faults[k] = fl.StringArray(string(k), nil, "fault: see above")
 	}
 	return cmd

@@ -101,3 +101,19 @@ func TestFarmCommandProcsKillHolder(t *testing.T) {
 		t.Fatalf("--procs on memory:// = %v, want a refusal naming memory://", err)
 	}
 }
+
+// --pause-holder with --procs stops the node process that sent the first
+// token request with SIGSTOP, for longer than its lease, and resumes it:
+// the fleet serves on without a failed call, and the woken node does not
+// publish its stale token over the fleet's.
+func TestFarmCommandProcsPauseHolder(t *testing.T) {
+	t.Setenv("WXTOKEN_FARM_ARGS", "node")
+	out, err := run(t, context.Background(), "--procs", "--start-store", "redis", "--nodes", "3", "--workers", "2",
+		"--lifetime", "2s", "--overlap", "500ms", "--duration", "6s", "--quiet", "--pause-holder", "1500ms@1s")
+	if err != nil {
+		t.Fatalf("farm --procs --pause-holder: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "paused nodes") || !strings.Contains(out, "PASS") {
+		t.Fatalf("no node was paused, or the fleet failed:\n%s", out)
+	}
+}
