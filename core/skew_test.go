@@ -118,6 +118,14 @@ func (h *sharedHistory) observe(raw string) {
 	h.seq = append(h.seq, tok.Value)
 }
 
+// values is how many distinct values the store held, one after another,
+// so far.
+func (h *sharedHistory) values() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.seq)
+}
+
 func (h *sharedHistory) watch(ctx context.Context, c core.Cache, key string) {
 	for ctx.Err() == nil {
 		if raw, err := c.Get(ctx, key); err == nil {
@@ -164,7 +172,10 @@ func TestSkewedNodesKeepTheFleetOnTheNewestToken(t *testing.T) {
 	}
 	key, _ := ms[0].CacheKey("shop")
 	var hist sharedHistory
-	bg.Go(func() { hist.watch(ctx, store, key) })
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var watcher sync.WaitGroup
+	watcher.Go(func() { hist.watch(watchCtx, store, key) })
+	defer stopWatch()
 
 	var served, tokenErrs, rotations atomic.Int64
 	var firstErr atomic.Value
@@ -207,16 +218,18 @@ func TestSkewedNodesKeepTheFleetOnTheNewestToken(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	stopWatch()
+	watcher.Wait() // the history is read below, after its last write
 	st := sim.Stats()
 	t.Logf("%d nodes (one +60 s, one -60 s) through %d lifetimes of %v: %d tokens served, %d business calls, %d refused %v, %d upstream calls, %d rotations, %d probes, %d shared values",
-		nodes, lifetime, life, served.Load(), st.Checks, st.FailedChecks(), st.CheckErrors, tokenCalls(sim), rotations.Load(), st.Probes, len(hist.seq))
+		nodes, lifetime, life, served.Load(), st.Checks, st.FailedChecks(), st.CheckErrors, tokenCalls(sim), rotations.Load(), st.Probes, hist.values())
 	// One fetch per lifetime and one per rotation; spurious reports cost
 	// none. A rotation landing in a refresh window may save one.
 	if calls, want := tokenCalls(sim), lifetime+1+int(rotations.Load()); calls > want+1 {
 		t.Errorf("rule: spurious reports and skewed clocks cost no upstream call; %d calls, want at most %d", calls, want+1)
 	}
-	if rotations.Load() == 0 || len(hist.seq) < lifetime {
-		t.Fatalf("the run did not exercise refreshes: %d rotations, %d shared values", rotations.Load(), len(hist.seq))
+	if rotations.Load() == 0 || hist.values() < lifetime {
+		t.Fatalf("the run did not exercise refreshes: %d rotations, %d shared values", rotations.Load(), hist.values())
 	}
 	if n := st.FailedChecks(); n != 0 {
 		t.Errorf("rule: a skewed clock fails no business call; %d refused (%v)", n, st.CheckErrors)
