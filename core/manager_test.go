@@ -495,3 +495,34 @@ func TestRefreshBypassesHeldFailure(t *testing.T) {
 		t.Fatalf("Token after a successful Refresh = %v", err)
 	}
 }
+
+// A fetch that Close cuts short is not upstream's failure: it is neither
+// logged as one (a reload of wxtoken serve closes a Manager every time)
+// nor held for the callers that come next.
+func TestCloseDuringAFetchIsNoUpstreamFailure(t *testing.T) {
+	var logs syncbuf.Buffer
+	m := core.New(core.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	started := make(chan struct{})
+	var once sync.Once
+	err := m.Register("slow", core.SourceFunc(func(ctx context.Context, _ core.FetchRequest) (core.Token, error) {
+		once.Do(func() { close(started) })
+		<-ctx.Done()
+		return core.Token{}, ctx.Err()
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Token(context.Background(), "slow")
+		done <- err
+	}()
+	<-started
+	m.Close()
+	if err := <-done; err == nil {
+		t.Fatal("Token succeeded without a token")
+	}
+	if strings.Contains(logs.String(), "upstream fetch failed") {
+		t.Errorf("a fetch ended by Close was logged as an upstream failure:\n%s", logs.String())
+	}
+}

@@ -307,6 +307,12 @@ func (m *Manager) fetch(ctx context.Context, e *entry, st *store, w want, h *hel
 		}
 	}
 	m.observe(EventFetch, e.id, time.Since(start), err)
+	if err != nil && m.ctx.Err() != nil {
+		// Close cut the fetch short: not upstream's failure, and nothing
+		// to hold for callers that come next.
+		m.cfg.logger.Debug("wxtoken: fetch abandoned, the Manager is closing", "id", e.id)
+		return Token{}, calls, err
+	}
 	if err != nil {
 		holdFor := m.cfg.ErrorHold
 		if IsTransient(err) {

@@ -195,3 +195,12 @@ func (s *Server) appOf(id string) (string, string) {
 	}
 	return "unknown", strings.SplitN(id, ":", 2)[0]
 }
+
+// forgetApp drops every series of app id, for an app a reload removed.
+func (m *metrics) forgetApp(id string) {
+	l := prometheus.Labels{"app": id}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		m.served, m.upstream, m.refresh, m.lockWait, m.cacheErrs, m.degraded, m.events, m.callbacks, m.republished} {
+		v.DeletePartialMatch(l)
+	}
+}

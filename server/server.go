@@ -52,16 +52,21 @@ type Server struct {
 	// registries, refresh tokens, pushed tickets (Config.State).
 	state      core.Cache
 	stateStore *openedStore
-	closer     io.Closer
-	apps       map[string]*app
-	order      []*app
-	creds      map[string]credential // Manager identity -> app and credential kind, for metrics
-	clients    *clients
-	metrics    *metrics
-	stats      *stats
-	log        *slog.Logger
-	handler    http.Handler
-	started    time.Time
+	// stores are the clients of the cache and the state store; closer
+	// closes them, or nothing once a reloaded Server took them over.
+	stores    *stores
+	closer    io.Closer
+	registry  *prometheus.Registry
+	collector *appCollector
+	apps      map[string]*app
+	order     []*app
+	creds     map[string]credential // Manager identity -> app and credential kind, for metrics
+	clients   *clients
+	metrics   *metrics
+	stats     *stats
+	log       *slog.Logger
+	handler   http.Handler
+	started   time.Time
 	// refusals rate-limits the warnings for refused client keys.
 	refusals logLimiter
 	// callbackLog rate-limits the warnings for refused callbacks (apart
@@ -152,46 +157,100 @@ func WithManagerOptions(opts ...core.Option) Option {
 // and registers every app. It makes no upstream call: tokens are fetched
 // on first use or by Run.
 func New(cfg Config, opts ...Option) (*Server, error) {
+	o := newOptions(opts)
+	cfg, err := checkedConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStores(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := assemble(cfg, o, st, shared{metrics: newMetrics(o.registry), stats: newStats(),
+		replays: newReplayCache(st.state.cache, cfg.KeyPrefix), failures: newFailureBudget(), started: time.Now()})
+	if err != nil {
+		st.closer.Close()
+		return nil, err
+	}
+	s.closer = st.closer
+	o.registry.MustRegister(s.collector)
+	return s, nil
+}
+
+func newOptions(opts []Option) options {
 	o := options{logger: slog.Default(), registry: prometheus.NewRegistry()}
 	for _, f := range opts {
 		f(&o)
 	}
+	return o
+}
+
+// checkedConfig is cfg with its defaults applied and the instance named,
+// or why it cannot be served.
+func checkedConfig(cfg Config) (Config, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
-		return nil, err
+		return cfg, err
 	}
 	if cfg.Instance == "" {
 		cfg.Instance, _ = os.Hostname()
 	}
-	cl, err := loadClients(cfg.Clients)
-	if err != nil {
-		return nil, err
-	}
+	return cfg, nil
+}
+
+// stores are the shared cache and the state store a Server reads and
+// writes, and what closes their clients.
+type stores struct {
+	cache, state *openedStore
+	closer       io.Closer
+}
+
+// openStores opens cfg's cache and, when it is another store, its state
+// store.
+func openStores(cfg Config) (*stores, error) {
 	cacheStore, err := openStore(cfg.Cache)
 	if err != nil {
 		return nil, err
 	}
-	stateStore, closer := cacheStore, io.Closer(cacheStore.closer)
+	st := &stores{cache: cacheStore, state: cacheStore, closer: cacheStore.closer}
 	if cfg.State != "" && cfg.State != cfg.Cache {
-		if stateStore, err = openStore(cfg.State); err != nil {
+		if st.state, err = openStore(cfg.State); err != nil {
 			cacheStore.closer.Close()
 			return nil, fmt.Errorf("state: %w", err)
 		}
-		closer = closers{cacheStore.closer, stateStore.closer}
+		st.closer = closers{cacheStore.closer, st.state.closer}
 	}
-	cache := cacheStore.cache
-	s := &Server{cfg: cfg, cache: cache, state: stateStore.cache, stateStore: stateStore, closer: closer, apps: map[string]*app{}, creds: map[string]credential{}, clients: cl,
-		log: o.logger, started: time.Now(), stats: newStats()}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.replays = newReplayCache(s.state, cfg.KeyPrefix)
-	s.failures = newFailureBudget()
-	s.proxies, _ = parseProxies(cfg.TrustedProxies) // checked by Validate
-	s.metrics = newMetrics(o.registry)
-	if s.box, err = loadTenantKey(cfg); err != nil {
-		closer.Close()
+	return st, nil
+}
+
+// shared is what a Server hands on to the one that replaces it on a
+// reload (Reload): its counters, what the status page shows, and what it
+// remembers of callbacks.
+type shared struct {
+	metrics  *metrics
+	stats    *stats
+	replays  *replayCache
+	failures *failureBudget
+	started  time.Time
+}
+
+// assemble builds a Server for the checked cfg on st: client keys, the
+// tenant key, the Manager and every app. The Server does not own st
+// (its closer closes nothing) until its caller says so.
+func assemble(cfg Config, o options, st *stores, sh shared) (*Server, error) {
+	cl, err := loadClients(cfg.Clients)
+	if err != nil {
 		return nil, err
 	}
-	mopts := []core.Option{core.WithSettings(cfg.Settings), core.WithCache(cache), core.WithStateCache(s.state),
+	s := &Server{cfg: cfg, cache: st.cache.cache, state: st.state.cache, stateStore: st.state, stores: st, closer: nopCloser{},
+		apps: map[string]*app{}, creds: map[string]credential{}, clients: cl, log: o.logger, started: sh.started,
+		stats: sh.stats, metrics: sh.metrics, replays: sh.replays, failures: sh.failures, registry: o.registry}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.proxies, _ = parseProxies(cfg.TrustedProxies) // checked by Validate
+	if s.box, err = loadTenantKey(cfg); err != nil {
+		return nil, err
+	}
+	mopts := []core.Option{core.WithSettings(cfg.Settings), core.WithCache(s.cache), core.WithStateCache(s.state),
 		core.WithLogger(o.logger), core.WithObserver(s.observe)}
 	s.mgr = core.New(append(mopts, o.mgrOpts...)...)
 	for _, ac := range cfg.Apps {
@@ -200,7 +259,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 			return nil, err
 		}
 	}
-	o.registry.MustRegister(newAppCollector(s))
+	s.collector = newAppCollector(s)
 	s.handler = s.routes(o.registry)
 	return s, nil
 }

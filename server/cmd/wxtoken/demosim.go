@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -37,54 +38,87 @@ const (
 type builtinSim struct {
 	sim    *wxsim.Sim
 	hs     *http.Server
+	url    string
+	added  map[string]bool // the accounts registered in sim (use)
 	logger *slog.Logger
 	wg     sync.WaitGroup
 }
 
+// wantsSim reports whether an upstream of cfg is "sim".
+func wantsSim(cfg server.Config) bool {
+	return cfg.Upstream.WeChat == "sim" || cfg.Upstream.WeCom == "sim"
+}
+
 // startSimFor starts the built-in simulator when an upstream is "sim",
-// registers every app of cfg in it with its configured secret, and points
-// the upstream at it.
+// and has it serve cfg (use).
 func startSimFor(cfg *server.Config, logger *slog.Logger) (*builtinSim, error) {
-	if cfg.Upstream.WeChat != "sim" && cfg.Upstream.WeCom != "sim" {
+	if !wantsSim(*cfg) {
 		return nil, nil
-	}
-	sim := wxsim.New()
-	suites := map[string]string{} // suite app id -> suite_id
-	for _, a := range cfg.Apps {
-		secret, err := server.ReadSecret(a.SecretEnv, a.SecretFile)
-		if err != nil {
-			return nil, fmt.Errorf("app %s secret: %w", a.ID, err)
-		}
-		switch a.Kind {
-		case server.KindWeCom:
-			sim.AddWeComApp(a.CorpID, a.AgentID, secret)
-		case server.KindProvider:
-			sim.AddProvider(a.CorpID, secret)
-		case server.KindSuite:
-			sim.AddSuite(a.SuiteID, secret)
-			suites[a.ID] = a.SuiteID
-		case server.KindCorp:
-			sim.AddAuthCorp(suites[a.Suite], a.CorpID, secret)
-		case server.KindComponent:
-			sim.AddComponent(a.AppID, secret)
-		default:
-			sim.AddApp(a.AppID, secret)
-		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	b := &builtinSim{sim: sim, hs: &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}, logger: logger}
+	sim := wxsim.New()
+	b := &builtinSim{sim: sim, hs: &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}, logger: logger,
+		url: "http://" + ln.Addr().String(), added: map[string]bool{}}
 	go b.hs.Serve(ln)
-	url := "http://" + ln.Addr().String()
-	for _, u := range []*string{&cfg.Upstream.WeChat, &cfg.Upstream.WeCom} {
-		if *u == "sim" {
-			*u = url
+	if err := b.use(cfg); err != nil {
+		b.close()
+		return nil, err
+	}
+	logger.Info("upstream is the built-in WeChat simulator", "url", b.url)
+	return b, nil
+}
+
+// use registers every app of cfg in the simulator with its configured
+// secret, and points cfg's "sim" upstreams at it. A reloaded config uses
+// the same simulator, so the tokens it issued stay valid; with no
+// simulator running (a nil b), a config that asks for one is refused.
+func (b *builtinSim) use(cfg *server.Config) error {
+	if !wantsSim(*cfg) {
+		return nil
+	}
+	if b == nil {
+		return errors.New(`upstream: "sim" needs a restart when the running config has a real upstream`)
+	}
+	suites := map[string]string{} // suite app id -> suite_id
+	for _, a := range cfg.Apps {
+		if a.Kind == server.KindSuite {
+			suites[a.ID] = a.SuiteID
+		}
+		// Registered once: registering a suite or a component again
+		// would forget its tickets, installs and callback.
+		seen := a.Kind + "/" + a.AppID + a.CorpID + a.AgentID + a.SuiteID
+		if b.added[seen] {
+			continue
+		}
+		b.added[seen] = true
+		secret, err := server.ReadSecret(a.SecretEnv, a.SecretFile)
+		if err != nil {
+			return fmt.Errorf("app %s secret: %w", a.ID, err)
+		}
+		switch a.Kind {
+		case server.KindWeCom:
+			b.sim.AddWeComApp(a.CorpID, a.AgentID, secret)
+		case server.KindProvider:
+			b.sim.AddProvider(a.CorpID, secret)
+		case server.KindSuite:
+			b.sim.AddSuite(a.SuiteID, secret)
+		case server.KindCorp:
+			b.sim.AddAuthCorp(suites[a.Suite], a.CorpID, secret)
+		case server.KindComponent:
+			b.sim.AddComponent(a.AppID, secret)
+		default:
+			b.sim.AddApp(a.AppID, secret)
 		}
 	}
-	logger.Info("upstream is the built-in WeChat simulator", "url", url)
-	return b, nil
+	for _, u := range []*string{&cfg.Upstream.WeChat, &cfg.Upstream.WeCom} {
+		if *u == "sim" {
+			*u = b.url
+		}
+	}
+	return nil
 }
 
 // pushTo has the simulator push to the callbacks of cfg's suite and

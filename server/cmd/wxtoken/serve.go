@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -92,21 +94,34 @@ func loadServeConfig(f serveFlags) (server.Config, error) {
 	return cfg, nil
 }
 
-func newLogger(format, level string) (*slog.Logger, error) {
+// newLogger makes the process's logger; its level can be changed later
+// (a reload) through the LevelVar.
+func newLogger(format, level string) (*slog.Logger, *slog.LevelVar, error) {
+	lv, err := parseLevel(level)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := new(slog.LevelVar)
+	v.Set(lv)
+	opts := &slog.HandlerOptions{Level: v}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), v, nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), v, nil
+	}
+	return nil, nil, fmt.Errorf("log format %q: want text or json", format)
+}
+
+// parseLevel reads a log level ("" is info).
+func parseLevel(level string) (slog.Level, error) {
 	var lv slog.Level
 	if level != "" {
 		if err := lv.UnmarshalText([]byte(level)); err != nil {
-			return nil, fmt.Errorf("log level %q: %w", level, err)
+			return 0, fmt.Errorf("log level %q: %w", level, err)
 		}
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "", "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
-	}
-	return nil, fmt.Errorf("log format %q: want text or json", format)
+	return lv, nil
 }
 
 // checkStateAtStart refuses to serve on a state store known to lose
@@ -143,10 +158,15 @@ func runServe(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(cfg.Log.Format, cfg.Log.Level)
+	logger, level, err := newLogger(cfg.Log.Format, cfg.Log.Level)
 	if err != nil {
 		return err
 	}
+	// SIGHUP reloads the config; caught from here on, so that one sent
+	// while the server starts does not end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	sim, err := startSimFor(&cfg, logger)
 	if err != nil {
 		return err
@@ -156,18 +176,27 @@ func runServe(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
 	if err := checkStateAtStart(ctx, srv, logger); err != nil {
+		srv.Close()
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		srv.Close()
 		return err
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go srv.Run(runCtx)
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	l := &live{cur: startGeneration(runCtx, srv, cfg)}
+	defer func() { l.current().retire() }()
+	r := &reloader{flags: f, live: l, sim: sim, level: level, logger: logger}
+	reloads := make(chan struct{})
+	go func() {
+		defer close(reloads)
+		r.run(runCtx, hup)
+	}()
+	defer func() { cancel(); <-reloads }()
+	hs := &http.Server{Handler: l, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: requestTimeout(cfg) + 10*time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	scheme := "http"
 	if cfg.TLS.Cert != "" && cfg.TLS.Key != "" {
