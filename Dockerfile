@@ -13,7 +13,7 @@
 #
 # which runs, from the repository root,
 #
-#   CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o wxtoken ./server/cmd/wxtoken
+#   CGO_ENABLED=0 go build -buildvcs=true -trimpath -ldflags="-s -w" -o wxtoken ./server/cmd/wxtoken
 #   docker build -t wxtoken:dev -f Dockerfile <a directory holding ./wxtoken>
 FROM scratch
 COPY wxtoken /wxtoken

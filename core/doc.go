@@ -83,8 +83,11 @@
 //
 // Transient upstream errors (errcode -1, HTTP 5xx, timeouts) are retried
 // with capped, jittered backoff; permanent ones (a wrong secret, a daily
-// quota) are returned at once and held for Settings.ErrorHold, so they do not
-// turn into a storm. A token fetched while the Cache refuses writes is kept
+// quota) are returned at once and held for Settings.ErrorHold, twice as
+// long for each one in a row up to 10 minutes, so they do not turn into a
+// storm; such a failure is logged at warn once, then again when it changes
+// or after 5 minutes. Successful fetches and replaced reported tokens are
+// logged at info. A token fetched while the Cache refuses writes is kept
 // in memory and written at the next re-check. While the shared store is
 // down, nodes serve their in-memory token while it is usable and then fall
 // back to fetching without the fleet lock, at most once per degraded

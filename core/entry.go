@@ -44,6 +44,10 @@ type entry struct {
 	heldErr      error     // last refresh failure, returned until heldUntil
 	heldUntil    time.Time //
 	lastDegraded time.Time // last fetch made without the fleet lock
+	// failures counts permanent failures in a row (the hold doubles with
+	// each); logged is the failure last logged at warn, and when.
+	failures int
+	logged   failureLog
 }
 
 func (m *Manager) newEntry(key, id string, src Source) *entry {
@@ -170,10 +174,4 @@ func (e *entry) held(now time.Time) error {
 		return e.heldErr
 	}
 	return nil
-}
-
-func (e *entry) hold(err error, until time.Time) {
-	e.mu.Lock()
-	e.heldErr, e.heldUntil = err, until
-	e.mu.Unlock()
 }

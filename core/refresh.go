@@ -77,6 +77,8 @@ func (m *Manager) refreshHeld(ctx context.Context, e *entry, st *store, w want, 
 			// holds nothing better to serve.
 			return Token{}, err
 		}
+		m.cfg.logger.Info("wxtoken: replacing a token a caller reported as rejected", "id", e.id, "generation", cur.Generation,
+			"verified_dead", verdict == reportDead)
 	}
 	if w.ordinary() {
 		// Upstream hands out nothing new before RenewAt: asking sooner
@@ -314,16 +316,11 @@ func (m *Manager) fetch(ctx context.Context, e *entry, st *store, w want, h *hel
 		return Token{}, calls, err
 	}
 	if err != nil {
-		holdFor := m.cfg.ErrorHold
-		if IsTransient(err) {
-			holdFor = min(holdFor, transientHold)
-		}
-		e.hold(err, m.now().Add(holdFor))
-		m.cfg.logger.Warn("wxtoken: upstream fetch failed", "id", e.id, "err", err)
+		m.failed(e, err, m.now())
 		return Token{}, calls, err
 	}
-	e.hold(nil, time.Time{})
-	m.cfg.logger.Debug("wxtoken: fetched a token", "id", e.id, "expires_in", tok.ExpiresAt.Sub(tok.IssuedAt).Round(time.Second))
+	e.succeeded()
+	m.cfg.logger.Info("wxtoken: fetched a token", "id", e.id, "expires_in", tok.ExpiresAt.Sub(tok.IssuedAt).Round(time.Second), "calls", calls)
 	return tok, calls, nil
 }
 

@@ -62,8 +62,10 @@ type Settings struct {
 	// CacheTimeout bounds each call to the shared cache.
 	CacheTimeout time.Duration `yaml:"cache_timeout"`
 	// ErrorHold: how long a failed refresh is remembered, so a permanent
-	// error (a wrong secret, the daily quota) does not become a storm.
-	// Transient errors are held for at most a second.
+	// error (a wrong secret, the daily quota) does not become a storm. It
+	// doubles with each permanent failure in a row, up to 10 minutes (or
+	// ErrorHold when longer), and starts over after a success. Transient
+	// errors are held for at most a second.
 	ErrorHold time.Duration `yaml:"error_hold"`
 	// DegradedAfter: how long store operations must have kept failing,
 	// with no answer in between, before a node with nothing usable to serve

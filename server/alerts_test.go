@@ -24,6 +24,7 @@ func TestAlertRules(t *testing.T) {
 	e := tenantEnv(t) // the base apps, and apps with tenants
 	e.do("GET", "/v1/token/shop", billingKey, nil)
 	e.do("GET", "/v1/token/bad", billingKey, nil)
+	e.do("GET", "/v1/token/corp", billingKey, nil) // a WeCom token: it has a renew time
 	_, metrics := e.do("GET", "/metrics", billingKey, nil)
 	for _, name := range regexp.MustCompile(`wxtoken_[a-z_]+`).FindAllString(string(rules), -1) {
 		if !strings.Contains(string(metrics), "\n"+name) {

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,7 +15,11 @@ import (
 type appCollector struct {
 	s                                 *Server
 	healthy, expiry, tenants, failing *prometheus.Desc
+	renew, callsToday, dailyLimit     *prometheus.Desc
 }
+
+// collectTimeout bounds the store reads of one scrape (the day's calls).
+const collectTimeout = 2 * time.Second
 
 func newAppCollector(s *Server) *appCollector {
 	return &appCollector{
@@ -25,6 +32,12 @@ func newAppCollector(s *Server) *appCollector {
 			"Tenants (authorized corps, authorizers) of a suite or component app served by this instance.", []string{"app"}, nil),
 		failing: prometheus.NewDesc("wxtoken_tenants_failing",
 			"Tenants of a suite or component app whose last refresh failed on this instance.", []string{"app"}, nil),
+		renew: prometheus.NewDesc("wxtoken_token_renew_timestamp_seconds",
+			"For a token upstream renews only near its end (WeCom, stable, service-provider tokens): the earliest time upstream hands out a new one, Unix seconds. Such a token runs down to seconds by design; absent for the others.", []string{"app"}, nil),
+		callsToday: prometheus.NewDesc("wxtoken_upstream_calls_today",
+			"The fleet's upstream calls today (the Beijing day upstream's quotas count in), by app and credential (access_token, jsapi, agent_config), from the shared store's ledger; absent when the store does not answer.", []string{"app", "credential"}, nil),
+		dailyLimit: prometheus.NewDesc("wxtoken_upstream_daily_limit",
+			"The configured daily_limit of the app's access_token calls (absent when none is configured).", []string{"app"}, nil),
 	}
 }
 
@@ -34,12 +47,24 @@ func (c *appCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.expiry
 	ch <- c.tenants
 	ch <- c.failing
+	ch <- c.renew
+	ch <- c.callsToday
+	ch <- c.dailyLimit
 }
 
 // Collect implements prometheus.Collector.
 func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), collectTimeout)
+	defer cancel()
 	for _, a := range c.s.order {
+		if tok, ok := c.s.mgr.Cached(a.tokenKey); ok && !tok.RenewAt.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.renew, prometheus.GaugeValue, float64(tok.RenewAt.UnixMilli())/1000, a.ID)
+		}
+		if a.DailyLimit > 0 {
+			ch <- prometheus.MustNewConstMetric(c.dailyLimit, prometheus.GaugeValue, float64(a.DailyLimit), a.ID)
+		}
+		c.collectCalls(ctx, ch, a)
 		h := c.s.health(a, now)
 		v := 0.0
 		if h.Healthy {
@@ -52,6 +77,22 @@ func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
 		if h.Tenants != nil {
 			ch <- prometheus.MustNewConstMetric(c.tenants, prometheus.GaugeValue, float64(h.Tenants.Count), a.ID)
 			ch <- prometheus.MustNewConstMetric(c.failing, prometheus.GaugeValue, float64(h.Tenants.FailingCount), a.ID)
+		}
+	}
+}
+
+// collectCalls reports the day's upstream calls of a's token and tickets
+// from the store's ledger, or nothing for one the store does not answer
+// for: the fleet's count or none, never this instance's part of it.
+func (c *appCollector) collectCalls(ctx context.Context, ch chan<- prometheus.Metric, a *app) {
+	keys := map[string]string{"access_token": a.tokenKey}
+	maps.Copy(keys, a.tickets)
+	for _, cred := range slices.Sorted(maps.Keys(keys)) {
+		if ctx.Err() != nil {
+			return
+		}
+		if n, err := c.s.mgr.CallsToday(ctx, keys[cred]); err == nil {
+			ch <- prometheus.MustNewConstMetric(c.callsToday, prometheus.GaugeValue, float64(n), a.ID, cred)
 		}
 	}
 }

@@ -82,9 +82,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "missing or wrong client key")
 			return
 		}
-		if rc, ok := r.Context().Value(requestClientKey{}).(*requestClient); ok {
-			rc.name = name
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientKey{}, name)))
+		next.ServeHTTP(w, withClient(r, name))
 	})
+}
+
+// withClient returns r as the request of the client called name, and
+// names it in the request log.
+func withClient(r *http.Request, name string) *http.Request {
+	if rc, ok := r.Context().Value(requestClientKey{}).(*requestClient); ok {
+		rc.name = name
+	}
+	return r.WithContext(context.WithValue(r.Context(), clientKey{}, name))
 }

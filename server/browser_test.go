@@ -2,6 +2,9 @@ package server_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,4 +86,45 @@ func sizeOf(fi os.FileInfo) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// signInDriver is a page of the test's own, served on the status page's
+// origin, that posts the sign-in form as a person would by typing the key
+// and pressing the button; the browser then follows the redirect to the
+// status page with its new cookie.
+const signInDriver = `<!doctype html><html><body onload="document.forms[0].submit()">
+<form method="post" action="/signin"><input type="password" name="key" value="%s"></form></body></html>`
+
+// With auth.status on (the default), a browser gets the sign-in form, and
+// after signing in the page of its client: headless Chromium, through
+// the real form post, cookie and redirect.
+func TestStatusPageSignInInChromium(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t)
+	for _, app := range []string{"shop", "restricted"} {
+		e.do("GET", "/v1/token/"+app, reportsKey, nil)
+	}
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/test-sign-in" {
+			fmt.Fprintf(w, signInDriver, reportsKey)
+			return
+		}
+		e.srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+
+	form := string(runChromium(t, bin, "--dump-dom", front.URL+"/"))
+	if !strings.Contains(form, `action="signin"`) || strings.Contains(form, "<code>shop</code>") {
+		t.Fatalf("without a session Chromium shows no sign-in form, or shows apps:\n%s", form)
+	}
+	dom := string(runChromium(t, bin, "--virtual-time-budget=3000", "--dump-dom", front.URL+"/test-sign-in"))
+	if !strings.Contains(dom, "<code>restricted</code>") || !strings.Contains(dom, "Sign out") {
+		t.Fatalf("after signing in Chromium shows no status page of the reports client:\n%s", dom)
+	}
+	shot := filepath.Join(t.ArtifactDir(), "status-page-signed-in.png")
+	runChromium(t, bin, "--virtual-time-budget=3000", "--window-size=1500,520", "--screenshot="+shot, front.URL+"/test-sign-in")
+	if info, err := os.Stat(shot); err != nil || info.Size() < 10_000 {
+		t.Fatalf("screenshot %s: %v (%d bytes)", shot, err, sizeOf(info))
+	}
+	t.Logf("signed-in status page screenshot: %s", shot)
 }

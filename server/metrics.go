@@ -32,6 +32,8 @@ type metrics struct {
 	// republished counts what the state store had lost and this instance
 	// wrote back from memory.
 	republished *prometheus.CounterVec
+	// clients counts requests by the configured client that made them.
+	clients *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -59,9 +61,28 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		Help: "Encrypted callbacks received, by app, event (the InfoType, verify_url, or unknown when refused before it was read) and outcome: ok, ignored, signature, timestamp, receiver, malformed, too_large, upstream_error, store_error."}, []string{"app", "event", "outcome"})
 	m.republished = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_republished_total",
 		Help: "What the state store had lost (a flush, a restart without persistence, an eviction, a failover) and this instance wrote back from memory, by app and what: tenant, refresh_token, pushed_ticket."}, []string{"app", "what"})
+	m.clients = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_client_requests_total",
+		Help: "HTTP requests by client (a configured client's name; none for requests without a key: probes, callbacks, refused keys) and status code."}, []string{"client", "code"})
+	b := ReadBuildInfo()
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "wxtoken_build_info",
+		Help: "Always 1: what this binary was built from (version, VCS revision, Go version)."}, []string{"version", "revision", "goversion"})
+	build.WithLabelValues(b.Version, b.Revision, b.GoVersion).Set(1)
 	reg.MustRegister(m.served, m.upstream, m.refresh, m.lockWait, m.cacheErrs, m.degraded, m.requests, m.durations, m.events, m.callbacks, m.republished,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.clients, build, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// countClient counts one request of the client called name ("" for none).
+func (m *metrics) countClient(name string, status int) {
+	if name == "" {
+		name = "none"
+	}
+	m.clients.WithLabelValues(name, strconv.Itoa(status)).Inc()
+}
+
+// forgetClient drops the series of a client a reload removed.
+func (m *metrics) forgetClient(name string) {
+	m.clients.DeletePartialMatch(prometheus.Labels{"client": name})
 }
 
 // zeroEvents are the events alert rules watch: their series exist at 0 for

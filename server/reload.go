@@ -46,6 +46,11 @@ func (s *Server) Reload(cfg Config, opts ...Option) (*Server, error) {
 			s.metrics.forgetApp(id)
 		}
 	}
+	for _, name := range s.clients.names {
+		if !slices.Contains(n.clients.names, name) {
+			s.metrics.forgetClient(name)
+		}
+	}
 	return n, nil
 }
 

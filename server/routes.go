@@ -41,7 +41,10 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	open("GET /readyz", http.HandlerFunc(s.handleReadyz), never)
 	open("GET /v1/openapi.json", http.HandlerFunc(handleOpenAPI), never)
 	open("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), s.cfg.Auth.Metrics)
-	open("GET /{$}", http.HandlerFunc(s.handleStatus), s.cfg.Auth.Status)
+	open("GET /{$}", http.HandlerFunc(s.handleStatusPage), never) // its own sign-in (statussignin.go)
+	sameOrigin := http.NewCrossOriginProtection()
+	open("POST /signin", sameOrigin.Handler(http.HandlerFunc(s.handleSignIn)), never)
+	open("POST /signout", sameOrigin.Handler(http.HandlerFunc(s.handleSignOut)), never)
 	// A catch-all answers in JSON too; it must still tell a wrong method
 	// (405) from a path that does not exist (404).
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -110,6 +113,7 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 				level = slog.LevelWarn
 			}
 		}
+		s.metrics.countClient(clientName(r), rec.status)
 		s.log.Log(r.Context(), level, "request", "route", route, "app", r.PathValue("app"), "status", rec.status,
 			"client", clientName(r), "duration", time.Since(start))
 	})

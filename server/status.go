@@ -38,6 +38,9 @@ type statusPage struct {
 	Instance string
 	Version  string
 	Apps     []statusRow
+	// SignedIn: the page was opened with a session cookie (it offers to
+	// sign out).
+	SignedIn bool
 }
 
 // handleStatus renders the HTML status page: each app, its kind, token
@@ -55,7 +58,8 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		row := statusRow{ID: a.ID, Kind: a.Kind, Account: kinds[a.Kind].label(a.AppConfig), DailyLimit: a.DailyLimit, State: "none", Age: "-", Left: "-", LastRefresh: "-"}
-		if tok, ok := s.mgr.Cached(a.tokenKey); ok {
+		tok, held := s.mgr.Cached(a.tokenKey)
+		if held {
 			row.Token = mask(tok.Value)
 			row.Age = since(tok.IssuedAt, now)
 			row.Left = tok.ExpiresIn(now).Round(time.Second).String()
@@ -66,7 +70,13 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		id, _ := s.mgr.Identity(a.tokenKey)
 		st := s.stats.get(id)
-		if !st.lastRefresh.IsZero() {
+		// The fleet's last refresh: when the token held was fetched, by
+		// whichever node fetched it; this instance's own fetch when it
+		// holds none.
+		switch {
+		case held && !tok.IssuedAt.IsZero():
+			row.LastRefresh = tok.IssuedAt.UTC().Format(time.RFC3339)
+		case !st.lastRefresh.IsZero():
 			row.LastRefresh = st.lastRefresh.UTC().Format(time.RFC3339)
 		}
 		if err := s.mgr.LastError(a.tokenKey); err != nil {
@@ -84,8 +94,8 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		page.Apps = append(page.Apps, row)
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	page.SignedIn = s.statusNeedsKey() && r.Header.Get("Authorization") == ""
+	pageHeaders(w)
 	if err := statusTmpl.Execute(w, page); err != nil {
 		s.log.Warn("wxtoken: rendering the status page", "err", err)
 	}

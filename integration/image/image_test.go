@@ -65,6 +65,7 @@ func TestImageServesOverHTTPSWithTheGivenCA(t *testing.T) {
 	certs := writeCerts(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	versionNamesTheRevision(ctx, t)
 	nw, err := network.New(ctx)
 	testcontainers.CleanupNetwork(t, nw)
 	if err != nil {
@@ -150,6 +151,29 @@ func check(ctx context.Context, t *testing.T, nw *testcontainers.DockerNetwork, 
 	out, _ := io.ReadAll(logs)
 	logs.Close()
 	return string(out), st.ExitCode
+}
+
+// versionNamesTheRevision checks that the image's `wxtoken version`
+// names the commit it was built from (a plain go build in the workspace
+// records none: it printed "(devel)" alone).
+func versionNamesTheRevision(ctx context.Context, t *testing.T) {
+	t.Helper()
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Logf("not in a git checkout, the revision is not checked: %v", err)
+		return
+	}
+	c := run(ctx, t, "version", testcontainers.WithCmd("version"),
+		testcontainers.WithWaitStrategy(wait.ForExit().WithExitTimeout(time.Minute)))
+	logs, err := c.Logs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(logs)
+	logs.Close()
+	if want := "revision " + strings.TrimSpace(string(head)); !strings.Contains(string(out), want) {
+		t.Errorf("wxtoken version in the image lacks %q:\n%s", want, out)
+	}
 }
 
 // run starts a container of the image and removes it when the test ends.

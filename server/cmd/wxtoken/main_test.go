@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxtoken/wxtoken/server"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
 
@@ -167,10 +168,22 @@ func TestVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"wxtoken ", "module   github.com/wxtoken/wxtoken/server", "go       go1."} {
+	for _, want := range []string{"wxtoken ", "go       go1.", "revision "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("version output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestVersionSaysHowToRecordTheRevision(t *testing.T) {
+	var with, without bytes.Buffer
+	printVersion(&with, server.BuildInfo{Version: "v1.2.3", Revision: "4438e4bdf9086fd5aab8a14146fee37c8fb83d0e", Time: "2026-12-03T09:29:09Z", GoVersion: "go1.26.8"})
+	printVersion(&without, server.BuildInfo{Version: "(devel)", GoVersion: "go1.26.8"})
+	if !strings.Contains(with.String(), "revision 4438e4bdf9086fd5aab8a14146fee37c8fb83d0e\ntime     2026-12-03T09:29:09Z\nmodified false") {
+		t.Errorf("with a revision:\n%s", with.String())
+	}
+	if !strings.Contains(without.String(), "-buildvcs=true") {
+		t.Errorf("without a revision it does not say how to record one:\n%s", without.String())
 	}
 }
 

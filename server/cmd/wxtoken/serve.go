@@ -108,6 +108,7 @@ func newLogger(format, level string) (*slog.Logger, *slog.LevelVar, error) {
 	case "", "text":
 		return slog.New(slog.NewTextHandler(os.Stderr, opts)), v, nil
 	case "json":
+		opts.ReplaceAttr = secondsForDurations
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), v, nil
 	}
 	return nil, nil, fmt.Errorf("log format %q: want text or json", format)
@@ -162,6 +163,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	routeLibraryLogs(logger)
 	// SIGHUP reloads the config; caught from here on, so that one sent
 	// while the server starts does not end the process.
 	hup := make(chan os.Signal, 1)

@@ -3,9 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wxtoken/wxtoken/server"
 )
 
 func newVersionCmd() *cobra.Command {
@@ -14,27 +15,23 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version, the Go version and the source revision it was built from",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return printVersion(cmd.OutOrStdout())
+			printVersion(cmd.OutOrStdout(), server.ReadBuildInfo())
+			return nil
 		},
 	}
 }
 
 // printVersion writes the build info: the module version (as go install
 // @version records it, "(devel)" in a checkout), Go's version, and the
-// VCS revision, time and dirty flag when the build recorded them.
-func printVersion(w io.Writer) error {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return fmt.Errorf("no build info in this binary")
+// VCS revision, time and dirty flag, or how to have them recorded.
+func printVersion(w io.Writer, b server.BuildInfo) {
+	fmt.Fprintf(w, "wxtoken  %s\n", b.Version)
+	fmt.Fprintf(w, "go       %s\n", b.GoVersion)
+	if b.Revision == "" {
+		fmt.Fprintln(w, "revision unknown: this build recorded none (go build -buildvcs=true in a checkout records it)")
+		return
 	}
-	fmt.Fprintf(w, "wxtoken %s\n", bi.Main.Version)
-	fmt.Fprintf(w, "module   %s\n", bi.Main.Path)
-	fmt.Fprintf(w, "go       %s\n", bi.GoVersion)
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision", "vcs.time", "vcs.modified":
-			fmt.Fprintf(w, "%-8s %s\n", s.Key[len("vcs."):], s.Value)
-		}
-	}
-	return nil
+	fmt.Fprintf(w, "revision %s\n", b.Revision)
+	fmt.Fprintf(w, "time     %s\n", b.Time)
+	fmt.Fprintf(w, "modified %t\n", b.Modified)
 }
