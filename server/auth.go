@@ -72,11 +72,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		name := ""
-		if ok && key != "" {
-			name = s.clients.match(key)
-		}
+		name := s.bearerClient(r)
 		if name == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wxtoken"`)
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "missing or wrong client key")
@@ -84,6 +80,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, withClient(r, name))
 	})
+}
+
+// bearerClient returns the name of the client whose key r carries as
+// "Authorization: Bearer <key>", or "".
+func (s *Server) bearerClient(r *http.Request) string {
+	if key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && key != "" {
+		return s.clients.match(key)
+	}
+	return ""
 }
 
 // withClient returns r as the request of the client called name, and

@@ -157,7 +157,7 @@ var ErrVolatileState = errors.New("the state store can lose what upstream never 
 // config does not accept that, returns an error wrapping ErrVolatileState
 // that names the field. wxtoken serve calls it before serving.
 func (s *Server) CheckState(ctx context.Context) (StateDurability, error) {
-	d := s.stateStore.durability(ctx)
+	d := s.stores.state.durability(ctx)
 	if d.Verdict == Volatile && s.cfg.needsDurableState() && !s.cfg.AcceptVolatileState {
 		return d, fmt.Errorf("%s: %w: %s. Use a durable store (a Redis with appendonly yes and maxmemory-policy noeviction, etcd, file://), or set accept_volatile_state: true for a demo or a test",
 			s.cfg.stateField(), ErrVolatileState, d.Detail)

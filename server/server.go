@@ -50,8 +50,7 @@ type Server struct {
 	cache core.Cache
 	// state is where what upstream never gives twice is kept: tenant
 	// registries, refresh tokens, pushed tickets (Config.State).
-	state      core.Cache
-	stateStore *openedStore
+	state core.Cache
 	// stores are the clients of the cache and the state store; closer
 	// closes them, or nothing once a reloaded Server took them over.
 	stores    *stores
@@ -242,7 +241,7 @@ func assemble(cfg Config, o options, st *stores, sh shared) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, cache: st.cache.cache, state: st.state.cache, stateStore: st.state, stores: st, closer: nopCloser{},
+	s := &Server{cfg: cfg, cache: st.cache.cache, state: st.state.cache, stores: st, closer: nopCloser{},
 		apps: map[string]*app{}, creds: map[string]credential{}, clients: cl, log: o.logger, started: sh.started,
 		stats: sh.stats, metrics: sh.metrics, replays: sh.replays, failures: sh.failures, registry: o.registry}
 	s.ctx, s.cancel = context.WithCancel(context.Background())

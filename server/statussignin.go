@@ -90,10 +90,8 @@ func (s *Server) handleStatusPage(w http.ResponseWriter, r *http.Request) {
 		s.handleStatus(w, r)
 		return
 	}
-	name := ""
-	if key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && key != "" {
-		name = s.clients.match(key)
-	} else if c, err := r.Cookie(statusCookie); err == nil {
+	name := s.bearerClient(r)
+	if c, err := r.Cookie(statusCookie); name == "" && r.Header.Get("Authorization") == "" && err == nil {
 		name = s.clients.openSession(c.Value, time.Now())
 	}
 	if name == "" {

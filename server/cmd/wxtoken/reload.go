@@ -16,8 +16,7 @@ import (
 // answering: a reload starts a new one and retires the old.
 type generation struct {
 	srv *server.Server
-	// writeTimeout bounds the writing of one answer: request_timeout
-	// plus 10 s, so that a 503 for a wait that ran out is always written.
+	// writeTimeout bounds the writing of one answer (writeTimeout).
 	writeTimeout time.Duration
 	inflight     sync.WaitGroup
 	stop         context.CancelFunc // ends its Run
@@ -27,7 +26,7 @@ type generation struct {
 // startGeneration starts srv's Run and returns its generation.
 func startGeneration(ctx context.Context, srv *server.Server, cfg server.Config) *generation {
 	ctx, cancel := context.WithCancel(ctx)
-	g := &generation{srv: srv, writeTimeout: requestTimeout(cfg) + 10*time.Second, stop: cancel, done: make(chan struct{})}
+	g := &generation{srv: srv, writeTimeout: writeTimeout(cfg), stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(g.done)
 		srv.Run(ctx)

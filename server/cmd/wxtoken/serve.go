@@ -154,6 +154,10 @@ func requestTimeout(cfg server.Config) time.Duration {
 	return server.DefaultRequestTimeout
 }
 
+// writeTimeout bounds the writing of one answer: request_timeout plus
+// 10 s, so that a 503 for a wait that ran out is always written.
+func writeTimeout(cfg server.Config) time.Duration { return requestTimeout(cfg) + 10*time.Second }
+
 func runServe(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	cfg, err := loadServeConfig(f)
 	if err != nil {
@@ -199,7 +203,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	}()
 	defer func() { cancel(); <-reloads }()
 	hs := &http.Server{Handler: l, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: requestTimeout(cfg) + 10*time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		WriteTimeout: writeTimeout(cfg), IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	scheme := "http"
 	if cfg.TLS.Cert != "" && cfg.TLS.Key != "" {
 		scheme = "https"
