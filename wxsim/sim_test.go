@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -278,5 +279,55 @@ func TestHostsSendsUpstreamHostsToTheSimulator(t *testing.T) {
 		if _, err := wxsim.Hosts(bad, nil); err == nil {
 			t.Fatalf("base URL %q was accepted", bad)
 		}
+	}
+}
+
+// A fleet that runs the simulator as its own process revokes tokens and
+// reads the counters through its admin routes.
+func TestAdminRoutes(t *testing.T) {
+	srv := newServer(t)
+	tok := get(t, tokenURL(srv, "wx1", "sec")).AccessToken
+	postForm := func(path string, form url.Values) int {
+		t.Helper()
+		resp, err := http.PostForm(srv.URL+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	stats := func() map[string]any {
+		t.Helper()
+		resp, err := http.Get(srv.URL + wxsim.AdminStatsPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := stats(); v["token_calls"] != 1.0 || v["calls"].(map[string]any)["/cgi-bin/token"] != 1.0 {
+		t.Fatalf("stats after one token call: %v", v)
+	}
+	if !srv.Valid(tok) {
+		t.Fatal("the token is not valid")
+	}
+	if code := postForm(wxsim.AdminRevokePath, url.Values{"access_token": {tok}}); code != 200 {
+		t.Fatalf("revoke: %d", code)
+	}
+	if srv.Valid(tok) {
+		t.Fatal("the token is still valid after revoke")
+	}
+	if code := postForm(wxsim.AdminRevokePath, url.Values{"access_token": {"never-issued"}}); code != 404 {
+		t.Fatalf("revoking a token never issued: %d, want 404", code)
+	}
+	if code := postForm(wxsim.AdminResetPath, nil); code != 200 {
+		t.Fatalf("reset: %d", code)
+	}
+	if v := stats(); v["token_calls"] != 0.0 {
+		t.Fatalf("stats after reset: %v", v)
 	}
 }

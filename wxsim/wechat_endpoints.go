@@ -25,6 +25,7 @@ func (s *Sim) routes() {
 	handle("/cgi-bin/component/api_get_authorizer_list", s.authorizerList)
 	mux.HandleFunc(BusinessPath, s.businessCheck)
 	mux.HandleFunc(ProbePath, s.probe)
+	s.adminRoutes(mux)
 	s.mux = mux
 }
 

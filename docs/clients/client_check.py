@@ -1,18 +1,19 @@
 """Exercises wxtoken_client.py against a running wxtoken serve and a
-WeChat simulator; run by the server's Go tests (TestPythonClient).
+WeChat simulator; run by the server's Go tests (TestClients).
 
-    python3 client_check.py SERVER_URL KEY APP SIM_URL REVOKE_URL
+    python3 client_check.py SERVER_URL KEY APP SIM_URL DEAD_URL
 
-REVOKE_URL is the test's hook that makes the simulator revoke a token.
+DEAD_URL is an address where nothing listens.
 """
 
 import json
 import sys
+import urllib.parse
 import urllib.request
 
 from wxtoken_client import WxtokenClient, WxtokenError
 
-server, key, app, sim, revoke_url = sys.argv[1:6]
+server, key, app, sim, dead = sys.argv[1:6]
 
 
 def business(tok):
@@ -21,8 +22,8 @@ def business(tok):
 
 
 def revoke(tok):
-    req = urllib.request.Request(f"{revoke_url}?access_token={tok}", method="POST")
-    urllib.request.urlopen(req, timeout=10).close()
+    form = urllib.parse.urlencode({"access_token": tok}).encode()
+    urllib.request.urlopen(urllib.request.Request(f"{sim}/wxsim/revoke", data=form), timeout=10).close()
 
 
 c = WxtokenClient(server, key, app)
@@ -41,9 +42,15 @@ sig = c.signature("https://example.com/page?x=1")
 assert sig["signature"] and sig["url"] == "https://example.com/page?x=1" and sig["appId"], sig
 
 try:
-    WxtokenClient(server, "a-wrong-key", app).token()
+    WxtokenClient(server, "a-wrong-key-of-nobody", app).token()
     raise AssertionError("a wrong key was accepted")
 except WxtokenError as e:
     assert e.status == 401 and e.errcode == 40100, e
+
+try:
+    WxtokenClient(dead, key, app).token()
+    raise AssertionError("a server that is down answered")
+except WxtokenError as e:
+    assert e.status == 0 and "cannot reach" in str(e) and key not in str(e), e
 
 print("PASS")

@@ -21,7 +21,8 @@ TOKEN_ERRCODES = {40001, 40014, 41001, 42001}
 
 
 class WxtokenError(Exception):
-    """wxtoken answered an error: errcode is the server's (HTTP status x 100) or, with 502, upstream's."""
+    """wxtoken answered an error, or could not be reached (status 0, errcode -1): errcode is the
+    server's (HTTP status x 100) or, with 502, upstream's."""
 
     def __init__(self, status, errcode, errmsg):
         super().__init__(f"wxtoken: HTTP {status}, errcode {errcode}: {errmsg}")
@@ -50,6 +51,9 @@ class WxtokenClient:
             except ValueError:
                 err = {"errcode": e.code * 100, "errmsg": e.reason}
             raise WxtokenError(e.code, err.get("errcode"), err.get("errmsg")) from None
+        except (urllib.error.URLError, OSError) as e:
+            why = getattr(e, "reason", e)
+            raise WxtokenError(0, -1, f"cannot reach {self.base}: {why}") from None
 
     def _keep(self, answer):
         self._token = answer["access_token"]

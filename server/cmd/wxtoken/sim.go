@@ -36,7 +36,13 @@ server's upstream base URLs at its address.
 
 Apps are given as appid:secret (official accounts, mini programs) and
 corpid:agentid:secret (WeCom apps). Without any, a demo app
-wxdemo0000000001:demo-secret is added.`,
+wxdemo0000000001:demo-secret is added.
+
+Run one for a whole fleet under test (every instance's upstream pointing
+at it). Its admin routes: POST /wxsim/revoke with access_token=T revokes
+T (the next business call with it answers 40001); GET /wxsim/stats
+answers the upstream calls counted, as JSON; POST /wxsim/reset zeroes
+them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSim(cmd, f) },
 	}
