@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -22,8 +23,15 @@ func loadClients(cfg []ClientConfig) (*clients, error) {
 		if err != nil {
 			return nil, err
 		}
+		if weakSecret(key) {
+			return nil, fmt.Errorf("client %s key: too short or repetitive to stand against guessing (want at least 16 characters, 8 of them different; generate one with: openssl rand -hex 24)", cc.Name)
+		}
+		d := sha256.Sum256([]byte(key))
+		if other, dup := c.byDigest(d); dup {
+			return nil, fmt.Errorf("clients %s and %s have the same key: each client needs its own", other, cc.Name)
+		}
 		c.names = append(c.names, cc.Name)
-		c.digests = append(c.digests, sha256.Sum256([]byte(key)))
+		c.digests = append(c.digests, d)
 	}
 	return c, nil
 }
@@ -42,6 +50,26 @@ func (c *clients) match(key string) string {
 		return ""
 	}
 	return c.names[found]
+}
+
+// byDigest returns the client whose key has digest d.
+func (c *clients) byDigest(d [32]byte) (string, bool) {
+	for i := range c.digests {
+		if c.digests[i] == d {
+			return c.names[i], true
+		}
+	}
+	return "", false
+}
+
+// digestOf returns the digest of the key of the client called name.
+func (c *clients) digestOf(name string) ([32]byte, bool) {
+	for i, n := range c.names {
+		if n == name {
+			return c.digests[i], true
+		}
+	}
+	return [32]byte{}, false
 }
 
 type clientKey struct{}
@@ -72,30 +100,36 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		name := s.bearerClient(r)
-		if name == "" {
+		name, found := s.bearerClient(r)
+		switch found {
+		case keyOK:
+			next.ServeHTTP(w, withClient(r, name))
+		case keyLimited:
+			w.Header().Set("Retry-After", tooManyGuesses)
+			writeError(w, http.StatusTooManyRequests, CodeRateLimited, "too many wrong client keys from this address; try later")
+		default:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wxtoken"`)
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "missing or wrong client key")
-			return
 		}
-		next.ServeHTTP(w, withClient(r, name))
 	})
 }
 
 // bearerClient returns the name of the client whose key r carries as
-// "Authorization: Bearer <key>", or "".
-func (s *Server) bearerClient(r *http.Request) string {
-	if key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && key != "" {
-		return s.clients.match(key)
+// "Authorization: Bearer <key>" (see checkKey).
+func (s *Server) bearerClient(r *http.Request) (string, keyResult) {
+	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		key = ""
 	}
-	return ""
+	return s.checkKey(r, key)
 }
 
 // withClient returns r as the request of the client called name, and
 // names it in the request log.
 func withClient(r *http.Request, name string) *http.Request {
 	if rc, ok := r.Context().Value(requestClientKey{}).(*requestClient); ok {
-		rc.name = name
+		rc.name = name // the request's own record: no new context to make
+		return r
 	}
 	return r.WithContext(context.WithValue(r.Context(), clientKey{}, name))
 }

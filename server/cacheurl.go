@@ -11,7 +11,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/redis/go-redis/v9"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
+	"log/slog"
 
 	etcdbackend "github.com/wxtoken/wxtoken/backends/etcd"
 	filebackend "github.com/wxtoken/wxtoken/backends/file"
@@ -27,7 +27,7 @@ func (nopCloser) Close() error { return nil }
 // OpenCache turns a cache URL into a backend and the client to close when
 // done. Passwords in the URL never appear in its errors.
 func OpenCache(raw string) (core.Cache, io.Closer, error) {
-	st, err := openStore(raw)
+	st, err := openStore(raw, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -46,8 +46,8 @@ type openedStore struct {
 	redis redis.UniversalClient
 }
 
-func openStore(raw string) (*openedStore, error) {
-	cache, closer, err := openCache(raw)
+func openStore(raw string, logger *slog.Logger) (*openedStore, error) {
+	cache, closer, err := openCache(raw, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,9 @@ func openStore(raw string) (*openedStore, error) {
 	return &openedStore{url: RedactURL(raw), scheme: u.Scheme, cache: cache, closer: closer, redis: rdb}, nil
 }
 
-func openCache(raw string) (core.Cache, io.Closer, error) {
+// openCache opens the store of a cache URL; logger (nil: none) gets the
+// etcd client's own messages.
+func openCache(raw string, logger *slog.Logger) (core.Cache, io.Closer, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cache URL: cannot parse (%s)", RedactURL(raw))
@@ -101,7 +103,7 @@ func openCache(raw string) (core.Cache, io.Closer, error) {
 		return memcachebackend.New(mc), mc, nil
 	case "etcd":
 		pass, _ := u.User.Password()
-		cli, err := clientv3.New(clientv3.Config{Endpoints: hosts, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		cli, err := clientv3.New(clientv3.Config{Endpoints: hosts, DialTimeout: 5 * time.Second, Logger: etcdLogger(logger),
 			Username: u.User.Username(), Password: pass})
 		if err != nil {
 			return nil, nil, fmt.Errorf("cache URL %s: %v", RedactURL(raw), err)

@@ -33,46 +33,73 @@ const (
 	ticketRefreshEvery = 30 * time.Second
 )
 
-// failureBudget is the budget of refused callbacks, by source address.
+// failureBudget is the budget of failures (refused callbacks, wrong
+// keys), by source address.
 type failureBudget struct {
 	mu      sync.Mutex
 	sources map[string]*rate.Limiter
+	// keepSpent: a full map never forgets an address whose budget is
+	// spent; the failures of addresses it cannot hold share one budget
+	// (overflowSource), which also limits those addresses. Without it, a
+	// full map forgets half of what it holds, spent or not.
+	keepSpent bool
+	// forgotAt is when forget last ran: a full map of spent budgets is
+	// scanned at most once a second, not on every failure.
+	forgotAt time.Time
 }
+
+// overflowSource is the one budget of the addresses a full map with
+// keepSpent cannot hold.
+const overflowSource = "*"
 
 func newFailureBudget() *failureBudget {
 	return &failureBudget{sources: make(map[string]*rate.Limiter)}
 }
 
-// exhausted reports whether source's callbacks are refused unseen now.
+// exhausted reports whether source's requests are refused unseen now.
 func (b *failureBudget) exhausted(source string, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	l := b.sources[source]
+	if l == nil && b.keepSpent {
+		l = b.sources[overflowSource]
+	}
 	return l != nil && l.TokensAt(now) < 1
 }
 
-// fail spends one refusal of source.
+// fail spends one failure of source.
 func (b *failureBudget) fail(source string, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	l := b.sources[source]
 	if l == nil {
-		if len(b.sources) >= maxSources {
+		if len(b.sources) >= maxSources && (!b.keepSpent || now.Sub(b.forgotAt) >= time.Second) {
 			b.forget(now)
 		}
+		if b.keepSpent && len(b.sources) >= maxSources {
+			source = overflowSource
+			l = b.sources[source]
+		}
+	}
+	if l == nil {
 		l = rate.NewLimiter(rate.Limit(sourceFailures)/60, sourceBurst)
 		b.sources[source] = l
 	}
 	l.AllowN(now, 1)
 }
 
-// forget drops the addresses whose budget has refilled, or, if none has,
-// half of them: a flood of addresses cannot grow the map without bound.
+// forget drops the addresses whose budget has refilled and, without
+// keepSpent, if too few had, others down to half the map: a flood of
+// addresses cannot grow it without bound.
 func (b *failureBudget) forget(now time.Time) {
+	b.forgotAt = now
 	for s, l := range b.sources {
 		if l.TokensAt(now) >= sourceBurst {
 			delete(b.sources, s)
 		}
+	}
+	if b.keepSpent {
+		return
 	}
 	for s := range b.sources {
 		if len(b.sources) < maxSources/2 {
@@ -125,9 +152,16 @@ func (ps proxies) sourceOf(r *http.Request) string {
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		hop := strings.TrimSpace(hops[i])
+		a, err := netip.ParseAddr(hop)
 		if err != nil {
-			return host // a hop that is no address: go no further
+			// Some proxies (Azure's Application Gateway) write
+			// address:port.
+			ap, perr := netip.ParseAddrPort(hop)
+			if perr != nil {
+				return host // a hop that is no address: go no further
+			}
+			a = ap.Addr()
 		}
 		if !ps.trusted(a) {
 			return a.Unmap().String()
@@ -136,12 +170,14 @@ func (ps proxies) sourceOf(r *http.Request) string {
 	return host
 }
 
-// weakCallbackToken reports whether a callback Token is too short or too
-// repetitive to stand against guessing: under 16 characters, or fewer
-// than 8 different ones. The consoles generate 32 random letters and
-// digits; signatures can be checked offline against any captured push,
-// so the route's budget alone does not protect a weak Token.
-func weakCallbackToken(token string) bool {
+// weakSecret reports whether a callback Token or a client key is too
+// short or too repetitive to stand against guessing: under 16 characters,
+// or fewer than 8 different ones. The consoles generate 32 random letters
+// and digits as Tokens; signatures can be checked offline against any
+// captured push, so the route's budget alone does not protect a weak
+// Token, and the per-address budget of client keys only slows a guesser
+// with many addresses.
+func weakSecret(token string) bool {
 	distinct := map[rune]bool{}
 	for _, r := range token {
 		distinct[r] = true

@@ -17,6 +17,7 @@ const (
 	CodeUnknownApp   = 40400
 	CodeMethod       = 40500
 	CodeTooLarge     = 41300
+	CodeMisdirected  = 42100
 	CodeRateLimited  = 42900
 	CodeUnavailable  = 50300
 )
@@ -26,9 +27,17 @@ type errorBody struct {
 	Errmsg  string `json:"errmsg"`
 }
 
+// The headers of every JSON answer, made once: Header.Set would allocate
+// a slice per request. net/http only reads them.
+var (
+	jsonContentType = []string{"application/json; charset=utf-8"}
+	noStore         = []string{"no-store"}
+)
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

@@ -32,11 +32,13 @@ type metrics struct {
 	// republished counts what the state store had lost and this instance
 	// wrote back from memory.
 	republished *prometheus.CounterVec
-	// clients counts requests by the configured client that made them.
-	clients *prometheus.CounterVec
+	// clients counts requests by the configured client that made them;
+	// clientCounts keeps its children.
+	clients      *prometheus.CounterVec
+	clientCounts *clientCounters
 }
 
-func newMetrics(reg *prometheus.Registry) *metrics {
+func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		served: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_tokens_served_total",
 			Help: "Tokens, tickets and signatures served, by app and credential (access_token, jsapi, agent_config, signature)."}, []string{"app", "credential"}),
@@ -63,6 +65,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		Help: "What the state store had lost (a flush, a restart without persistence, an eviction, a failover) and this instance wrote back from memory, by app and what: tenant, refresh_token, pushed_ticket."}, []string{"app", "what"})
 	m.clients = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_client_requests_total",
 		Help: "HTTP requests by client (a configured client's name; none for requests without a key: probes, callbacks, refused keys) and status code."}, []string{"client", "code"})
+	m.clientCounts = &clientCounters{vec: m.clients}
 	b := ReadBuildInfo()
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "wxtoken_build_info",
 		Help: "Always 1: what this binary was built from (version, VCS revision, Go version)."}, []string{"version", "revision", "goversion"})
@@ -77,13 +80,11 @@ func (m *metrics) countClient(name string, status int) {
 	if name == "" {
 		name = "none"
 	}
-	m.clients.WithLabelValues(name, strconv.Itoa(status)).Inc()
+	m.clientCounts.inc(name, status)
 }
 
 // forgetClient drops the series of a client a reload removed.
-func (m *metrics) forgetClient(name string) {
-	m.clients.DeletePartialMatch(prometheus.Labels{"client": name})
-}
+func (m *metrics) forgetClient(name string) { m.clientCounts.forget(name) }
 
 // zeroEvents are the events alert rules watch: their series exist at 0 for
 // every app from the start, so that increase() sees the first one.

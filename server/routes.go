@@ -13,9 +13,18 @@ import (
 
 func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
+	// A browser's cross-origin POST is refused (http.CrossOriginProtection:
+	// Sec-Fetch-Site or Origin; other clients send neither). With client
+	// keys a page could not send one anyway; without (insecure_no_auth on
+	// loopback), any page the machine's browser opens could.
+	sameOrigin := http.NewCrossOriginProtection()
 	api := func(pattern string, h http.HandlerFunc) {
 		s.patterns = append(s.patterns, pattern)
-		mux.Handle(pattern, s.instrument(pattern, s.authenticate(s.bounded(h))))
+		var handler http.Handler = s.authenticate(s.bounded(h))
+		if strings.HasPrefix(pattern, "POST ") {
+			handler = sameOrigin.Handler(handler)
+		}
+		mux.Handle(pattern, s.instrument(pattern, handler))
 	}
 	open := func(pattern string, h http.Handler, needsKey *bool) {
 		s.patterns = append(s.patterns, pattern)
@@ -41,10 +50,9 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	open("GET /readyz", http.HandlerFunc(s.handleReadyz), never)
 	open("GET /v1/openapi.json", http.HandlerFunc(handleOpenAPI), never)
 	open("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), s.cfg.Auth.Metrics)
-	open("GET /{$}", http.HandlerFunc(s.handleStatusPage), never) // its own sign-in (statussignin.go)
-	sameOrigin := http.NewCrossOriginProtection()
-	open("POST /signin", sameOrigin.Handler(http.HandlerFunc(s.handleSignIn)), never)
-	open("POST /signout", sameOrigin.Handler(http.HandlerFunc(s.handleSignOut)), never)
+	open("GET /{$}", s.bounded(s.handleStatusPage), never) // its own sign-in (statussignin.go)
+	open("POST /signin", sameOrigin.Handler(s.bounded(s.handleSignIn)), never)
+	open("POST /signout", sameOrigin.Handler(s.bounded(s.handleSignOut)), never)
 	// A catch-all answers in JSON too; it must still tell a wrong method
 	// (405) from a path that does not exist (404).
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -63,7 +71,7 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 		}
 		writeError(w, http.StatusNotFound, CodeUnknownApp, "no such route: "+r.Method+" "+r.URL.Path)
 	})
-	return mux
+	return s.loopbackHostsOnly(mux)
 }
 
 // bounded gives an API request at most the config's request_timeout.
@@ -86,26 +94,38 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 // instrument counts, times and logs each request by route (never by key
-// or token): promhttp's middleware labels code and method, the route's
-// path pattern is the handler label.
+// or token): wxtoken_http_requests_total and _duration_seconds with the
+// route's path pattern as the handler label (routeMetrics), the client's
+// count, and a log line (at debug unless something is wrong).
 func (s *Server) instrument(route string, h http.Handler) http.Handler {
 	_, path, _ := strings.Cut(route, " ")
-	handler := prometheus.Labels{"handler": path}
-	counted := promhttp.InstrumentHandlerDuration(s.metrics.durations.MustCurryWith(handler),
-		promhttp.InstrumentHandlerCounter(s.metrics.requests.MustCurryWith(handler), h))
+	rm := s.metrics.route(path)
+	callback := strings.HasPrefix(path, "/v1/callback/")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		r = r.WithContext(context.WithValue(r.Context(), requestClientKey{}, &requestClient{}))
-		counted.ServeHTTP(rec, r)
+		rc := &requestClient{}
+		r = r.WithContext(context.WithValue(r.Context(), requestClientKey{}, rc))
+		h.ServeHTTP(rec, r)
+		took := time.Since(start)
+		rm.observe(r.Method, rec.status, took)
+		s.metrics.countClient(rc.name, rec.status)
 		level := slog.LevelDebug
 		switch {
-		case strings.HasPrefix(route, "/v1/callback/"):
+		case callback:
 			// Refused callbacks have a warning of their own
 			// (refuseCallback); they must not spend the refused keys'.
 		case rec.status >= 500:
-			level = slog.LevelWarn
+			// Every failed request counts in the metrics; during an
+			// upstream or store outage every request fails, and one
+			// warning per logEvery says so.
+			if s.serverErrors.allow(time.Now()) {
+				level = slog.LevelWarn
+			}
 		case rec.status == http.StatusUnauthorized || rec.status == http.StatusForbidden:
 			// A refused key is worth an operator's eye, but a client
 			// retrying with a wrong key must not flood the log.
@@ -113,8 +133,9 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 				level = slog.LevelWarn
 			}
 		}
-		s.metrics.countClient(clientName(r), rec.status)
-		s.log.Log(r.Context(), level, "request", "route", route, "app", r.PathValue("app"), "status", rec.status,
-			"client", clientName(r), "duration", time.Since(start))
+		if s.log.Enabled(r.Context(), level) {
+			s.log.LogAttrs(r.Context(), level, "request", slog.String("route", route), slog.String("app", r.PathValue("app")),
+				slog.Int("status", rec.status), slog.String("client", rc.name), slog.Duration("duration", took))
+		}
 	})
 }

@@ -66,8 +66,9 @@ type Server struct {
 	log       *slog.Logger
 	handler   http.Handler
 	started   time.Time
-	// refusals rate-limits the warnings for refused client keys.
-	refusals logLimiter
+	// refusals rate-limits the warnings for refused client keys;
+	// serverErrors those for requests answered 5xx.
+	refusals, serverErrors logLimiter
 	// callbackLog rate-limits the warnings for refused callbacks (apart
 	// from refusals: a flood of bad callbacks hides no refused key).
 	callbackLog logLimiter
@@ -78,6 +79,12 @@ type Server struct {
 	failures     *failureBudget
 	proxies      proxies
 	forwardedLog logLimiter
+	// guesses budgets wrong client keys by source address; guessLog
+	// rate-limits the warnings for addresses past it.
+	guesses  *keyGuesses
+	guessLog logLimiter
+	// sessions makes and checks the status page's sign-in cookies.
+	sessions *sessions
 	// patterns are the routes served, as registered (for the API
 	// document's test).
 	patterns []string
@@ -161,12 +168,13 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStores(cfg)
+	st, err := openStores(cfg, o.logger)
 	if err != nil {
 		return nil, err
 	}
 	s, err := assemble(cfg, o, st, shared{metrics: newMetrics(o.registry), stats: newStats(),
-		replays: newReplayCache(st.state.cache, cfg.KeyPrefix), failures: newFailureBudget(), started: time.Now()})
+		replays: newReplayCache(st.state.cache, cfg.KeyPrefix), failures: newFailureBudget(), guesses: newKeyGuesses(),
+		sessions: newSessions(st.state.cache, cfg.KeyPrefix), started: time.Now()})
 	if err != nil {
 		st.closer.Close()
 		return nil, err
@@ -206,14 +214,14 @@ type stores struct {
 
 // openStores opens cfg's cache and, when it is another store, its state
 // store.
-func openStores(cfg Config) (*stores, error) {
-	cacheStore, err := openStore(cfg.Cache)
+func openStores(cfg Config, logger *slog.Logger) (*stores, error) {
+	cacheStore, err := openStore(cfg.Cache, logger)
 	if err != nil {
 		return nil, err
 	}
 	st := &stores{cache: cacheStore, state: cacheStore, closer: cacheStore.closer}
 	if cfg.State != "" && cfg.State != cfg.Cache {
-		if st.state, err = openStore(cfg.State); err != nil {
+		if st.state, err = openStore(cfg.State, logger); err != nil {
 			cacheStore.closer.Close()
 			return nil, fmt.Errorf("state: %w", err)
 		}
@@ -230,6 +238,8 @@ type shared struct {
 	stats    *stats
 	replays  *replayCache
 	failures *failureBudget
+	guesses  *keyGuesses
+	sessions *sessions
 	started  time.Time
 }
 
@@ -243,7 +253,8 @@ func assemble(cfg Config, o options, st *stores, sh shared) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, cache: st.cache.cache, state: st.state.cache, stores: st, closer: nopCloser{},
 		apps: map[string]*app{}, creds: map[string]credential{}, clients: cl, log: o.logger, started: sh.started,
-		stats: sh.stats, metrics: sh.metrics, replays: sh.replays, failures: sh.failures, registry: o.registry}
+		stats: sh.stats, metrics: sh.metrics, replays: sh.replays, failures: sh.failures,
+		guesses: sh.guesses, sessions: sh.sessions, registry: o.registry}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.proxies, _ = parseProxies(cfg.TrustedProxies) // checked by Validate
 	if s.box, err = loadTenantKey(cfg); err != nil {

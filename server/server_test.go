@@ -196,9 +196,10 @@ func TestAuth(t *testing.T) {
 	}
 }
 
-// Every request log line names the client, and a refused key is a
-// warning (one per 10 s, so a client retrying a wrong key cannot flood the
-// log), never showing the key.
+// Every request log line names the client, and a refused key or a failed
+// request is a warning (one per 10 s, so a client retrying a wrong key, or
+// every client during an upstream outage, cannot flood the log), never
+// showing the key.
 func TestRequestLogNamesTheClientAndWarnsOfRefusals(t *testing.T) {
 	e := newEnv(t)
 	if code, _ := e.do("GET", "/v1/token/shop", billingKey, nil); code != 200 {
@@ -207,7 +208,10 @@ func TestRequestLogNamesTheClientAndWarnsOfRefusals(t *testing.T) {
 	for range 5 {
 		e.do("GET", "/v1/token/shop", "wrong-key-123", nil)
 	}
-	var served, refusedWarn, refusedDebug int
+	for range 20 { // upstream refuses the app's secret: 502 each time
+		e.do("GET", "/v1/token/bad", billingKey, nil)
+	}
+	var served, refusedWarn, refusedDebug, failedWarn, failedDebug int
 	for _, line := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
 		var rec struct {
 			Level, Msg, Client string
@@ -223,7 +227,14 @@ func TestRequestLogNamesTheClientAndWarnsOfRefusals(t *testing.T) {
 			refusedWarn++
 		case rec.Status == 401:
 			refusedDebug++
+		case rec.Status >= 500 && rec.Level == "WARN":
+			failedWarn++
+		case rec.Status >= 500:
+			failedDebug++
 		}
+	}
+	if failedWarn != 1 || failedDebug != 19 {
+		t.Errorf("rule: failed requests are warned of, at most one per 10 s (an outage answers every request 5xx); %d warnings and %d debug lines for 20, want 1 and 19", failedWarn, failedDebug)
 	}
 	if served != 1 {
 		t.Errorf("rule: a request's log line names its client; %d lines with client billing, want 1", served)
@@ -620,6 +631,15 @@ func TestConfigRefusals(t *testing.T) {
 			c.Apps = append(c.Apps, server.AppConfig{ID: "op", Kind: "component", AppID: "wxcomp", SecretEnv: "SHOP_SECRET",
 				Callback: &server.CallbackConfig{TokenEnv: "CB_TOKEN", AESKeyEnv: "CB_AES"}})
 		},
+		"weak client key": func(c *server.Config) {
+			t.Setenv("WEAK_KEY", "letmein")
+			c.Clients[0].KeyEnv = "WEAK_KEY"
+		},
+		"repetitive client key": func(c *server.Config) {
+			t.Setenv("WEAK_KEY", "abababababababababababab")
+			c.Clients[0].KeyEnv = "WEAK_KEY"
+		},
+		"two clients, one key": func(c *server.Config) { c.Clients[1] = server.ClientConfig{Name: "reports", KeyEnv: "BILLING_KEY"} },
 		"ticket_clients without a callback": func(c *server.Config) {
 			c.Apps = append(c.Apps, server.AppConfig{ID: "isv", Kind: "suite", SuiteID: "wwsuite", SecretEnv: "SHOP_SECRET", TicketClients: []string{"billing"}})
 		},
@@ -630,6 +650,9 @@ func TestConfigRefusals(t *testing.T) {
 		},
 	}
 	wants := map[string]string{
+		"weak client key":                   "client billing key: too short or repetitive",
+		"repetitive client key":             "client billing key: too short or repetitive",
+		"two clients, one key":              "clients billing and reports have the same key",
 		"ticket_clients without a callback": "(isv): ticket_clients is for a suite with a callback",
 		"ticket_clients naming no client":   `(isv): ticket_clients: unknown client "nobody"`,
 		"refresh_ahead below margin":        "refresh_ahead (30s) must be greater than expiry_margin (1m0s)",

@@ -1,34 +1,32 @@
 package server
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/base64"
 	"html/template"
+	"net"
 	"net/http"
-	"slices"
-	"strconv"
+	"net/netip"
 	"strings"
 	"time"
 )
 
 // A person opens the status page in a browser, which cannot send a bearer
 // key: they sign in once with a client key through a form, and get a
-// cookie that names their client, for statusSessionTTL.
+// session cookie (statussession.go) that names their client for
+// statusSessionTTL.
 //
-// The cookie is "v1.NAME.EXPIRY.MAC": the client's name (base64url), when
-// it ends (Unix seconds) and an HMAC-SHA256 of both keyed with the
-// SHA-256 of the client's key. Every instance with the same clients
-// checks it without shared state, a reload keeps it, and changing a
-// client's key ends its sessions. It is HttpOnly (no script reads it),
-// SameSite=Strict (no other site's page sends it), Secure over HTTPS, and
-// its path is the page's own. The form's POST refuses cross-origin
-// requests (http.CrossOriginProtection), so no other site can sign a
-// visitor in or out; the page itself only reads.
+// The cookie is HttpOnly (no script reads it) and SameSite=Strict (no
+// other site's page sends it). Over HTTPS (TLS here, or a trusted proxy's
+// X-Forwarded-Proto) it is Secure and named with the __Host- prefix, so
+// that no plain-HTTP page or other subdomain can set or read it; over
+// plain HTTP nothing could keep it secret, so it is neither. The form's
+// POST refuses cross-origin requests (http.CrossOriginProtection), so no
+// other site can sign a visitor in or out; the page itself only reads.
+// Wrong keys spend the address's budget of guesses (keyguesses.go).
 const (
-	statusCookie     = "wxtoken_status"
-	statusSessionTTL = 30 * time.Minute
+	statusCookie       = "wxtoken_status"
+	statusCookieSecure = "__Host-wxtoken_status"
+	statusSessionTTL   = 30 * time.Minute
 )
 
 //go:embed signin.html
@@ -36,46 +34,26 @@ var signInHTML string
 
 var signInTmpl = template.Must(template.New("signin").Parse(signInHTML))
 
-// sessionMAC is the MAC of a session of client i.
-func (c *clients) sessionMAC(i int, exp int64) []byte {
-	m := hmac.New(sha256.New, c.digests[i][:])
-	m.Write([]byte("wxtoken status session\x00" + c.names[i] + "\x00" + strconv.FormatInt(exp, 10)))
-	return m.Sum(nil)
+// overHTTPS reports whether r reached this server over HTTPS: TLS here,
+// or a trusted proxy that says so.
+func (s *Server) overHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	peer, err := netip.ParseAddr(host)
+	return err == nil && s.proxies.trusted(peer) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
-// seal returns the cookie value of a session of the client called name,
-// ending at exp.
-func (c *clients) seal(name string, exp time.Time) string {
-	i := slices.Index(c.names, name)
-	if i < 0 {
-		return ""
+// cookieName is the session cookie's name for r's scheme.
+func (s *Server) cookieName(r *http.Request) string {
+	if s.overHTTPS(r) {
+		return statusCookieSecure
 	}
-	enc := base64.RawURLEncoding
-	return "v1." + enc.EncodeToString([]byte(name)) + "." + strconv.FormatInt(exp.Unix(), 10) + "." + enc.EncodeToString(c.sessionMAC(i, exp.Unix()))
-}
-
-// openSession returns the client a cookie value signs in, or "" for one
-// that does not parse, has ended, ends too far ahead or does not verify.
-func (c *clients) openSession(value string, now time.Time) string {
-	parts := strings.Split(value, ".")
-	if len(parts) != 4 || parts[0] != "v1" {
-		return ""
-	}
-	enc := base64.RawURLEncoding
-	name, err1 := enc.DecodeString(parts[1])
-	exp, err2 := strconv.ParseInt(parts[2], 10, 64)
-	mac, err3 := enc.DecodeString(parts[3])
-	if err1 != nil || err2 != nil || err3 != nil {
-		return ""
-	}
-	if end := time.Unix(exp, 0); !end.After(now) || end.After(now.Add(statusSessionTTL+time.Minute)) {
-		return ""
-	}
-	i := slices.Index(c.names, string(name))
-	if i < 0 || !hmac.Equal(mac, c.sessionMAC(i, exp)) {
-		return ""
-	}
-	return c.names[i]
+	return statusCookie
 }
 
 // statusNeedsKey reports whether the status page is only for clients.
@@ -90,53 +68,103 @@ func (s *Server) handleStatusPage(w http.ResponseWriter, r *http.Request) {
 		s.handleStatus(w, r)
 		return
 	}
-	name := s.bearerClient(r)
-	if c, err := r.Cookie(statusCookie); name == "" && r.Header.Get("Authorization") == "" && err == nil {
-		name = s.clients.openSession(c.Value, time.Now())
+	name, found := s.bearerClient(r)
+	switch {
+	case found == keyLimited:
+		s.signInForm(w, http.StatusTooManyRequests, tooManyKeys)
+		return
+	case found == keyAbsent && r.Header.Get("Authorization") == "":
+		if c, err := r.Cookie(s.cookieName(r)); err == nil {
+			var err error
+			if name, err = s.sessions.open(r.Context(), s.clients, c.Value, time.Now()); err != nil {
+				s.log.Warn("wxtoken: status page: checking a session", "err", err)
+				s.signInForm(w, http.StatusServiceUnavailable, storeDown)
+				return
+			}
+		}
 	}
 	if name == "" {
-		s.signInForm(w, "")
+		s.signInForm(w, http.StatusUnauthorized, "")
 		return
 	}
 	s.handleStatus(w, withClient(r, name))
 }
 
+const (
+	tooManyKeys = "Too many wrong keys from this address. Try again in a few minutes."
+	storeDown   = "The store does not answer; try again shortly."
+)
+
 // handleSignIn checks the key a person typed and, when it is a client's,
 // sets the session cookie and sends them to the page.
 func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	name := ""
+	key := ""
 	if err := r.ParseForm(); err == nil {
-		if key := r.PostForm.Get("key"); key != "" {
-			name = s.clients.match(key)
-		}
+		key = r.PostForm.Get("key")
 	}
-	if name == "" {
-		s.signInForm(w, "That is not a client key of this server.")
+	name, found := s.checkKey(r, key)
+	switch found {
+	case keyLimited:
+		s.signInForm(w, http.StatusTooManyRequests, tooManyKeys)
+		return
+	case keyOK:
+	default:
+		s.signInForm(w, http.StatusUnauthorized, "That is not a client key of this server.")
 		return
 	}
 	withClient(r, name) // for the request log
-	http.SetCookie(w, s.sessionCookie(r, s.clients.seal(name, time.Now().Add(statusSessionTTL)), int(statusSessionTTL/time.Second)))
-	http.Redirect(w, r, ".", http.StatusSeeOther)
+	value, err := s.sessions.seal(r.Context(), s.clients, name, time.Now().Add(statusSessionTTL))
+	if err != nil {
+		s.log.Warn("wxtoken: status page: making a session", "err", err)
+		s.signInForm(w, http.StatusServiceUnavailable, storeDown)
+		return
+	}
+	http.SetCookie(w, s.sessionCookie(r, value, int(statusSessionTTL/time.Second)))
+	toPage(w)
 }
 
-// handleSignOut ends the session in this browser.
+// handleSignOut ends the session of this browser: its cookie is dropped
+// and its ID recorded as ended, so that no copy of it opens the page.
+// The browser drops the cookie even when the store cannot record the end.
 func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, s.sessionCookie(r, "", -1))
-	http.Redirect(w, r, ".", http.StatusSeeOther)
+	if c, err := r.Cookie(s.cookieName(r)); err == nil {
+		if err := s.sessions.end(r.Context(), s.clients, c.Value, time.Now()); err != nil {
+			s.log.Warn("wxtoken: status page: signing out", "err", err)
+			s.signInForm(w, http.StatusServiceUnavailable,
+				"Signed out in this browser, but the store does not answer: a copy of the session would still open the page until it ends.")
+			return
+		}
+	}
+	toPage(w)
+}
+
+// toPage sends the browser to the status page, relative to where the form
+// was (http.Redirect would make it absolute, "/", which is not the page's
+// address behind a proxy serving wxtoken under a path prefix).
+func toPage(w http.ResponseWriter) {
+	w.Header().Set("Location", "./")
+	w.WriteHeader(http.StatusSeeOther)
 }
 
 func (s *Server) sessionCookie(r *http.Request, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: statusCookie, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
+	secure := s.overHTTPS(r)
+	return &http.Cookie{Name: s.cookieName(r), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode}
 }
 
-// signInForm answers 401 with the form; message says why the last try
+// signInForm answers code with the form; message says why the last try
 // failed ("" for none). It says nothing of which clients exist.
-func (s *Server) signInForm(w http.ResponseWriter, message string) {
+func (s *Server) signInForm(w http.ResponseWriter, code int, message string) {
 	pageHeaders(w)
-	w.Header().Set("WWW-Authenticate", `Bearer realm="wxtoken"`)
-	w.WriteHeader(http.StatusUnauthorized)
+	switch code {
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="wxtoken"`)
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", tooManyGuesses)
+	}
+	w.WriteHeader(code)
 	if err := signInTmpl.Execute(w, struct{ Message string }{message}); err != nil {
 		s.log.Warn("wxtoken: rendering the sign-in form", "err", err)
 	}

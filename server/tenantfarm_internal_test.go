@@ -321,7 +321,7 @@ func (nd *farmNode) held() int {
 
 func (nd *farmNode) get(path string) (int, string) {
 	rec := httptest.NewRecorder()
-	nd.srv.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	nd.srv.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1"+path, nil))
 	var tok string
 	if rec.Code == 200 {
 		tok = tokenField(rec.Body.String())
@@ -331,7 +331,7 @@ func (nd *farmNode) get(path string) (int, string) {
 
 func (nd *farmNode) invalidate(path, tok string) {
 	rec := httptest.NewRecorder()
-	nd.srv.ServeHTTP(rec, httptest.NewRequest("POST", path+"/invalidate", strings.NewReader(`{"access_token":"`+tok+`"}`)))
+	nd.srv.ServeHTTP(rec, httptest.NewRequest("POST", "http://127.0.0.1"+path+"/invalidate", strings.NewReader(`{"access_token":"`+tok+`"}`)))
 }
 
 func (nd *farmNode) close() {

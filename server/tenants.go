@@ -93,7 +93,7 @@ func (s *Server) prepareTenants(a *app) error {
 	if err != nil {
 		return fmt.Errorf("app %s callback: %w", a.ID, err)
 	}
-	if weakCallbackToken(token) {
+	if weakSecret(token) {
 		s.log.Warn("wxtoken: the callback token is short or repetitive; whoever guesses it can sign messages the route checks (generate a random one of 32 characters on the console)",
 			"app", a.ID, "length", len(token))
 	}

@@ -10,7 +10,7 @@ eval "$("$top/scripts/build-test-images")" # the Redis image, from Debian's bina
 export WXTOKEN_REDIS_IMAGE
 trap 'docker-compose down -t 5 >/dev/null 2>&1' EXIT
 docker-compose up -d
-auth="Authorization: Bearer demo-client-key"
+auth="Authorization: Bearer demo-client-key-change-me"
 for port in 18081 18082 18083; do
   for _ in $(seq 100); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 done

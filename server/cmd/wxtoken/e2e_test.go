@@ -46,7 +46,7 @@ func main2(args []string) {
 
 const (
 	e2eLifetime = 8 * time.Second
-	e2eKey      = "e2e-client-key"
+	e2eKey      = "e2e-client-key-for-tests"
 )
 
 // upstreamTap sits between the server processes and wxsim: each process

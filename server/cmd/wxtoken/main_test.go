@@ -96,6 +96,19 @@ func TestSimCommandServesTokenCommand(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "40125") || strings.Contains(err.Error(), os.Getenv("PATH")) {
 		t.Fatalf("a wrong secret = %v, want errcode 40125 without the secret", err)
 	}
+	// The calls, counted by the simulator's admin route, for a fleet's test.
+	resp, err := http.Get("http://127.0.0.1:18981" + wxsim.AdminStatsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stats struct {
+		TokenCalls int `json:"token_calls"`
+	}
+	json.NewDecoder(resp.Body).Decode(&stats)
+	resp.Body.Close()
+	if stats.TokenCalls != 2 {
+		t.Errorf("%s says %d token calls, want 2", wxsim.AdminStatsPath, stats.TokenCalls)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("wxtoken sim did not shut down cleanly: %v", err)
@@ -141,6 +154,15 @@ func TestServeEmbeddedDefault(t *testing.T) {
 		t.Fatalf("WeCom agent ticket from the demo: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// A web page rebound by DNS to 127.0.0.1 still names its own host: the
+	// demo, which has no client keys, does not answer it.
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:18982/v1/token/demo", nil)
+	req.Host = "rebound.attacker.example"
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Fatalf("a request for another host to the loopback demo: %v %v, want 421", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("serve did not stop cleanly: %v", err)

@@ -76,7 +76,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 
 	var logs syncbuf.Buffer
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "WXTOKEN_E2E_ARGS=serve --config "+path, "RELOAD_BIZ_KEY=biz-key", "RELOAD_OPS_KEY=ops-key",
+	cmd.Env = append(os.Environ(), "WXTOKEN_E2E_ARGS=serve --config "+path, "RELOAD_BIZ_KEY=biz-client-key-0001", "RELOAD_OPS_KEY=ops-client-key-0002",
 		"RELOAD_SHOP_SECRET=shop-secret", "RELOAD_SLOW_SECRET=slow-secret", "RELOAD_NEW_SECRET=new-secret")
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
@@ -104,7 +104,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if code := status("/v1/token/shop", "biz-key"); code != 200 {
+	if code := status("/v1/token/shop", "biz-client-key-0001"); code != 200 {
 		t.Fatalf("shop before any reload: %d", code)
 	}
 	hangup := func() {
@@ -136,7 +136,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 		load.Go(func() {
 			for ctx.Err() == nil {
 				calls.Add(1)
-				if code := status("/v1/token/shop", "biz-key"); code != 200 {
+				if code := status("/v1/token/shop", "biz-client-key-0001"); code != 200 {
 					failed.Add(1)
 				}
 			}
@@ -146,7 +146,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	// A request for the slow account is waiting for upstream when the
 	// config changes: added app, added client, log level info.
 	slowDone := make(chan int, 1)
-	go func() { slowDone <- status("/v1/token/slow", "biz-key") }()
+	go func() { slowDone <- status("/v1/token/slow", "biz-client-key-0001") }()
 	for slowCalls.Load() == 0 {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -156,7 +156,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	if code := <-slowDone; code != 200 {
 		t.Errorf("the request in flight across the reload was answered %d, want 200", code)
 	}
-	if code := status("/v1/token/added", "ops-key"); code != 200 {
+	if code := status("/v1/token/added", "ops-client-key-0002"); code != 200 {
 		t.Errorf("the added app with the added client key: %d, want 200", code)
 	}
 	if !strings.Contains(logs.String(), `added="[added]"`) && !strings.Contains(logs.String(), "added=[added]") {
@@ -175,7 +175,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	if !strings.Contains(logs.String(), "RELOAD_UNSET") || !strings.Contains(logs.String(), "listen: needs a restart") {
 		t.Errorf("the refusals do not say why:\n%s", logs.String())
 	}
-	if code := status("/v1/token/added", "ops-key"); code != 200 {
+	if code := status("/v1/token/added", "ops-client-key-0002"); code != 200 {
 		t.Errorf("after the refused reloads the added app answers %d, want 200", code)
 	}
 	stopLoad()
@@ -188,10 +188,10 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	write("warn", []string{ops}, []string{slow, added})
 	hangup()
 	waitLog("config reloaded", 2)
-	if code := status("/v1/token/shop", "ops-key"); code != 404 {
+	if code := status("/v1/token/shop", "ops-client-key-0002"); code != 404 {
 		t.Errorf("the removed app: %d, want 404", code)
 	}
-	if code := status("/v1/token/added", "biz-key"); code != 401 {
+	if code := status("/v1/token/added", "biz-client-key-0001"); code != 401 {
 		t.Errorf("the removed client key: %d, want 401", code)
 	}
 	if n := len(sim.Issues("token:wxreloadshop01")); n != 1 {
