@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -46,6 +47,9 @@ type failureBudget struct {
 	// forgotAt is when forget last ran: a full map of spent budgets is
 	// scanned at most once a second, not on every failure.
 	forgotAt time.Time
+	// size is len(sources), read without the lock: with no failure
+	// remembered, nothing is refused and nothing needs asking.
+	size atomic.Int64
 }
 
 // overflowSource is the one budget of the addresses a full map with
@@ -58,13 +62,28 @@ func newFailureBudget() *failureBudget {
 
 // exhausted reports whether source's requests are refused unseen now.
 func (b *failureBudget) exhausted(source string, now time.Time) bool {
+	if b.empty() {
+		return false
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	l := b.sources[source]
+	if l != nil && l.TokensAt(now) >= sourceBurst {
+		b.drop(source) // refilled: nothing to remember
+		return false
+	}
 	if l == nil && b.keepSpent {
 		l = b.sources[overflowSource]
 	}
 	return l != nil && l.TokensAt(now) < 1
+}
+
+// empty reports whether no failure is remembered, without the lock.
+func (b *failureBudget) empty() bool { return b.size.Load() == 0 }
+
+func (b *failureBudget) drop(source string) {
+	delete(b.sources, source)
+	b.size.Store(int64(len(b.sources)))
 }
 
 // fail spends one failure of source.
@@ -84,6 +103,7 @@ func (b *failureBudget) fail(source string, now time.Time) {
 	if l == nil {
 		l = rate.NewLimiter(rate.Limit(sourceFailures)/60, sourceBurst)
 		b.sources[source] = l
+		b.size.Store(int64(len(b.sources)))
 	}
 	l.AllowN(now, 1)
 }
@@ -93,6 +113,7 @@ func (b *failureBudget) fail(source string, now time.Time) {
 // addresses cannot grow it without bound.
 func (b *failureBudget) forget(now time.Time) {
 	b.forgotAt = now
+	defer func() { b.size.Store(int64(len(b.sources))) }()
 	for s, l := range b.sources {
 		if l.TokensAt(now) >= sourceBurst {
 			delete(b.sources, s)

@@ -43,7 +43,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, key, app, cr
 		return
 	}
 	s.metrics.served.WithLabelValues(app, cred).Inc()
-	writeJSON(w, http.StatusOK, NewTokenResponse(tok, time.Now()))
+	writeTokenJSON(w, NewTokenResponse(tok, time.Now()))
 }
 
 // handleInvalidate is the passive refresh: compare-and-refresh of the

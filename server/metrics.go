@@ -35,7 +35,7 @@ type metrics struct {
 	// clients counts requests by the configured client that made them;
 	// clientCounts keeps its children.
 	clients      *prometheus.CounterVec
-	clientCounts *clientCounters
+	clientCounts *counterCache
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -65,7 +65,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "What the state store had lost (a flush, a restart without persistence, an eviction, a failover) and this instance wrote back from memory, by app and what: tenant, refresh_token, pushed_ticket."}, []string{"app", "what"})
 	m.clients = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_client_requests_total",
 		Help: "HTTP requests by client (a configured client's name; none for requests without a key: probes, callbacks, refused keys) and status code."}, []string{"client", "code"})
-	m.clientCounts = &clientCounters{vec: m.clients}
+	m.clientCounts = newCounterCache(m.clients, "client")
 	b := ReadBuildInfo()
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "wxtoken_build_info",
 		Help: "Always 1: what this binary was built from (version, VCS revision, Go version)."}, []string{"version", "revision", "goversion"})
@@ -80,7 +80,7 @@ func (m *metrics) countClient(name string, status int) {
 	if name == "" {
 		name = "none"
 	}
-	m.clientCounts.inc(name, status)
+	m.clientCounts.inc(name, statusCode(status))
 }
 
 // forgetClient drops the series of a client a reload removed.

@@ -113,4 +113,21 @@ func TestReloadTakesOverTheStoresAndForgetsRemovedApps(t *testing.T) {
 	if !strings.Contains(metrics, `wxtoken_app_healthy{app="stable"}`) {
 		t.Error("the metrics lack the added app stable")
 	}
+	if strings.Contains(metrics, `wxtoken_client_requests_total{client="billing"`) {
+		t.Error("the metrics still hold series of the removed client billing")
+	}
+
+	// billing comes back: its requests are counted again, from 1.
+	again := next
+	again.Clients = cfg.Clients
+	n2, err := n.Reload(again, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cur.Store(n2)
+	t.Cleanup(func() { n2.Close() })
+	get("/v1/token/stable", billingKey)
+	if _, metrics := get("/metrics", reportsKey); !strings.Contains(metrics, `wxtoken_client_requests_total{client="billing",code="200"} 1`) {
+		t.Errorf("a client added back is not counted afresh:\n%s", grepLines(metrics, "client_requests"))
+	}
 }

@@ -69,34 +69,51 @@ func methodLabel(m string) string {
 	return "unknown"
 }
 
-// clientCounters keeps the children of wxtoken_client_requests_total by
-// client and status, as routeMetrics does for routes.
-type clientCounters struct {
-	vec      *prometheus.CounterVec
-	children sync.Map // clientKey -> prometheus.Counter
+// counterCache keeps the children of a counter with two labels, looked
+// up once per pair of values, as routeMetrics does for routes
+// (wxtoken_client_requests_total: the client, the status).
+type counterCache struct {
+	vec   *prometheus.CounterVec
+	first string   // the first label's name
+	kids  sync.Map // [2]string -> prometheus.Counter
 }
 
-type clientCodeKey struct {
-	name string
-	code int
+func newCounterCache(vec *prometheus.CounterVec, first string) *counterCache {
+	return &counterCache{vec: vec, first: first}
 }
 
-func (cc *clientCounters) inc(name string, code int) {
-	k := clientCodeKey{name, code}
-	c, ok := cc.children.Load(k)
+func (cc *counterCache) inc(a, b string) {
+	k := [2]string{a, b}
+	c, ok := cc.kids.Load(k)
 	if !ok {
-		c, _ = cc.children.LoadOrStore(k, cc.vec.WithLabelValues(name, strconv.Itoa(code)))
+		c, _ = cc.kids.LoadOrStore(k, cc.vec.WithLabelValues(a, b))
 	}
 	c.(prometheus.Counter).Inc()
 }
 
-// forget drops the series of the client called name.
-func (cc *clientCounters) forget(name string) {
-	cc.children.Range(func(k, _ any) bool {
-		if k.(clientCodeKey).name == name {
-			cc.children.Delete(k)
+// forget drops the series whose first label is value.
+func (cc *counterCache) forget(value string) {
+	cc.kids.Range(func(k, _ any) bool {
+		if k.([2]string)[0] == value {
+			cc.kids.Delete(k)
 		}
 		return true
 	})
-	cc.vec.DeletePartialMatch(prometheus.Labels{"client": name})
+	cc.vec.DeletePartialMatch(prometheus.Labels{cc.first: value})
 }
+
+// statusCode is code as a label value, without an allocation for the
+// codes HTTP defines.
+func statusCode(code int) string {
+	if code >= 100 && code < 600 {
+		return statusCodes[code-100]
+	}
+	return strconv.Itoa(code)
+}
+
+var statusCodes = func() (s [500]string) {
+	for i := range s {
+		s[i] = strconv.Itoa(100 + i)
+	}
+	return
+}()

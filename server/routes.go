@@ -74,13 +74,26 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	return s.loopbackHostsOnly(mux)
 }
 
-// bounded gives an API request at most the config's request_timeout.
+// bounded gives an API request at most the config's request_timeout: it
+// arms the request's own context (requestCtx), or, for a request
+// instrument did not see, gives it a context with that deadline.
 func (s *Server) bounded(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if rc, ok := r.Context().(*requestCtx); ok && rc.bound(s.cfg.RequestTimeout, errRequestTimeout) {
+			h(w, r)
+			return
+		}
 		ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.RequestTimeout, errRequestTimeout)
 		defer cancel()
 		h(w, r.WithContext(ctx))
 	}
+}
+
+// instrumented is what instrument keeps of one request, in one
+// allocation: the status written and the request's context.
+type instrumented struct {
+	statusRecorder
+	ctx requestCtx
 }
 
 // statusRecorder remembers the status code written.
@@ -107,10 +120,12 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 	callback := strings.HasPrefix(path, "/v1/callback/")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		rc := &requestClient{}
-		r = r.WithContext(context.WithValue(r.Context(), requestClientKey{}, rc))
+		rq := &instrumented{statusRecorder: statusRecorder{ResponseWriter: w, status: http.StatusOK},
+			ctx: requestCtx{parent: r.Context(), client: requestClient{start: start}}}
+		rec, rc := &rq.statusRecorder, &rq.ctx.client
+		r = r.WithContext(&rq.ctx)
 		h.ServeHTTP(rec, r)
+		rq.ctx.stop()
 		took := time.Since(start)
 		rm.observe(r.Method, rec.status, took)
 		s.metrics.countClient(rc.name, rec.status)

@@ -23,10 +23,15 @@ import (
 )
 
 // TestMain doubles as a `wxtoken` process for the end-to-end test: with
-// WXTOKEN_E2E_ARGS set, it runs the command line given there and exits.
+// WXTOKEN_E2E_ARGS set, it runs the command line given there and exits;
+// with WXTOKEN_BARE_ADDR, it serves barehttp's token handler there.
 func TestMain(m *testing.M) {
 	if args := os.Getenv("WXTOKEN_E2E_ARGS"); args != "" {
 		main2(strings.Fields(args))
+		return
+	}
+	if addr := os.Getenv("WXTOKEN_BARE_ADDR"); addr != "" {
+		serveBare(addr) // the floor of BenchmarkTokenRouteAgainstBareHTTP
 		return
 	}
 	os.Exit(m.Run())

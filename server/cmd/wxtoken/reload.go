@@ -48,6 +48,9 @@ func (g *generation) retire() error {
 type live struct {
 	mu  sync.RWMutex
 	cur *generation
+	// writeTimeout is the http.Server's, which it sets on each request
+	// itself: a generation with another sets its own.
+	writeTimeout time.Duration
 }
 
 func (l *live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -58,7 +61,9 @@ func (l *live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer g.inflight.Done()
 	// The deadline follows the generation's request_timeout; a
 	// connection that cannot take one (none here) keeps the server's.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(g.writeTimeout))
+	if g.writeTimeout != l.writeTimeout {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(g.writeTimeout))
+	}
 	g.srv.ServeHTTP(w, r)
 }
 

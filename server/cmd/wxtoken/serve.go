@@ -193,7 +193,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	l := &live{cur: startGeneration(runCtx, srv, cfg)}
+	l := &live{cur: startGeneration(runCtx, srv, cfg), writeTimeout: writeTimeout(cfg)}
 	defer func() { l.current().retire() }()
 	r := &reloader{flags: f, live: l, sim: sim, level: level, logger: logger}
 	reloads := make(chan struct{})
