@@ -60,7 +60,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Lifecycle events by app and event: fetch, adopt, lock_wait, cache_error, corrupt, degraded, stale_served, fenced, spurious (a reported token upstream still accepts), verified (a reported token upstream confirmed dead), budget."}, []string{"app", "event"}),
 	}
 	m.callbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_callbacks_total",
-		Help: "Encrypted callbacks received, by app, event (the InfoType, verify_url, or unknown when refused before it was read) and outcome: ok, ignored, signature, timestamp, receiver, malformed, too_large, upstream_error, store_error."}, []string{"app", "event", "outcome"})
+		Help: "Encrypted callbacks received, by app, event (the InfoType, verify_url, or unknown when refused before it was read) and outcome: ok, ignored, replay (handled before), in_flight, stale, upstream_error, store_error for messages that verified; signature, timestamp, too_large, malformed, undecryptable (one outcome for everything after the signature), unknown_app, rate_limited for refused ones."}, []string{"app", "event", "outcome"})
 	m.republished = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_republished_total",
 		Help: "What the state store had lost (a flush, a restart without persistence, an eviction, a failover) and this instance wrote back from memory, by app and what: tenant, refresh_token, pushed_ticket."}, []string{"app", "what"})
 	m.clients = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wxtoken_client_requests_total",

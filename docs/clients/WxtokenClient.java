@@ -114,6 +114,11 @@ public final class WxtokenClient {
 
   /** The appId, timestamp, nonceStr and signature wx.config takes for the page at url. */
   public JsonNode signature(String url) throws IOException, InterruptedException {
-    return req("POST", "/v1/jsapi/" + app + "/signature", Map.of("url", url));
+    return signature(url, "jsapi");
+  }
+
+  /** The same for ticket "jsapi" (wx.config) or, on WeCom, "agent_config" (wx.agentConfig). */
+  public JsonNode signature(String url, String ticket) throws IOException, InterruptedException {
+    return req("POST", "/v1/jsapi/" + app + "/signature", Map.of("url", url, "ticket", ticket));
   }
 }
