@@ -13,7 +13,7 @@ import (
 // constants, variables and the exported methods of exported types. A
 // backend author needs package store only; an application needs a handful
 // of names. Raising it is an API decision, to be written in CHANGELOG.md.
-const maxExported = 80
+const maxExported = 81
 
 func TestExportedNamesStayFew(t *testing.T) {
 	fs := token.NewFileSet()

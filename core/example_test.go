@@ -39,6 +39,37 @@ func ExampleManager() {
 	// upstream calls: 1
 }
 
+// A server answers from memory when it can and makes a deadline only for
+// a request that has to wait for the store or upstream.
+func ExampleManager_Fresh() {
+	sim := wxsim.NewServer()
+	defer sim.Close()
+	sim.AddApp("wxexample0000001", "app-secret")
+	m := core.New()
+	defer m.Close()
+	if err := m.Register("shop", wechat.OfficialAccount("wxexample0000001", "app-secret", wechat.WithBaseURL(sim.URL))); err != nil {
+		log.Fatal(err)
+	}
+	token := func() (core.Token, error) {
+		if tok, ok := m.Fresh("shop"); ok {
+			return tok, nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return m.Token(ctx, "shop")
+	}
+	_, fresh := m.Fresh("shop")
+	fmt.Println("fresh before the first fetch:", fresh)
+	if _, err := token(); err != nil {
+		log.Fatal(err)
+	}
+	_, fresh = m.Fresh("shop")
+	fmt.Println("fresh after it:", fresh)
+	// Output:
+	// fresh before the first fetch: false
+	// fresh after it: true
+}
+
 // Two nodes share one store. Each sees a business API refuse the same
 // token (40001 after a secret reset, simulated by Revoke) and reports it:
 // the fleet fetches one new token, not two.

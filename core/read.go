@@ -15,17 +15,34 @@ import (
 // replaces it; with no usable token, Token waits for a refresh, bounded by
 // ctx.
 func (m *Manager) Token(ctx context.Context, key string) (Token, error) {
+	if tok, ok := m.Fresh(key); ok {
+		return tok, nil
+	}
 	e := m.names.get(key)
 	if e == nil {
 		return Token{}, unknownKey(key)
 	}
+	return m.tokenSlow(ctx, e)
+}
+
+// Fresh returns the token Token would return at once from memory (fresh,
+// and re-checked against the shared store within the local TTL), without
+// a context, a lock or an allocation; false when Token would have to ask
+// the store or upstream, or the key is unknown: call Token then. A server
+// answers most requests with it and makes a request's deadline only for
+// the others.
+func (m *Manager) Fresh(key string) (Token, bool) {
+	e := m.names.get(key)
+	if e == nil {
+		return Token{}, false
+	}
 	if s := e.snap.Load(); s != nil {
 		now := m.cfg.clock.Now().UnixNano()
 		if now < s.fresh && now < s.recheck {
-			return s.tok, nil
+			return s.tok, true
 		}
 	}
-	return m.tokenSlow(ctx, e)
+	return Token{}, false
 }
 
 func (m *Manager) tokenSlow(ctx context.Context, e *entry) (Token, error) {

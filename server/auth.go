@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 )
 
 // clients holds the SHA-256 of every client key: comparing digests in
@@ -75,37 +74,16 @@ func (c *clients) digestOf(name string) ([32]byte, bool) {
 
 type clientKey struct{}
 
-// requestClient is where authenticate leaves the client's name for the
-// request log, which runs outside it (on the request it was given, not
-// the one authenticate derived).
-//
-// It also holds when the request arrived: the checks along its way (the
-// key budget, the request's deadline) take that time instead of reading
-// the clock again, which is a visible share of a token answered from
-// memory.
-type requestClient struct {
-	name  string
-	start time.Time
-}
-
-// requestStart is when r arrived, or now for a request instrument did not
-// see.
-func requestStart(r *http.Request) time.Time {
-	if rc, ok := r.Context().Value(requestClientKey{}).(*requestClient); ok && !rc.start.IsZero() {
-		return rc.start
+// clientName returns the authenticated client's name ("" without auth):
+// as authenticate recorded it on the request's recorder (instrument's,
+// which every route has), or in the context of a request served without
+// one.
+func clientName(w http.ResponseWriter, r *http.Request) string {
+	if rec, ok := w.(*statusRecorder); ok && rec.client != "" {
+		return rec.client
 	}
-	return time.Now()
-}
-
-type requestClientKey struct{}
-
-// clientName returns the authenticated client's name ("" without auth).
-func clientName(r *http.Request) string {
 	if n, ok := r.Context().Value(clientKey{}).(string); ok {
 		return n
-	}
-	if rc, ok := r.Context().Value(requestClientKey{}).(*requestClient); ok {
-		return rc.name
 	}
 	return ""
 }
@@ -121,7 +99,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		name, found := s.bearerClient(r)
 		switch found {
 		case keyOK:
-			next.ServeHTTP(w, withClient(r, name))
+			next.ServeHTTP(w, withClient(w, r, name))
 		case keyLimited:
 			w.Header().Set("Retry-After", tooManyGuesses)
 			writeError(w, http.StatusTooManyRequests, CodeRateLimited, "too many wrong client keys from this address; try later")
@@ -143,10 +121,11 @@ func (s *Server) bearerClient(r *http.Request) (string, keyResult) {
 }
 
 // withClient returns r as the request of the client called name, and
-// names it in the request log.
-func withClient(r *http.Request, name string) *http.Request {
-	if rc, ok := r.Context().Value(requestClientKey{}).(*requestClient); ok {
-		rc.name = name // the request's own record: no new context to make
+// names it in the request log: on the request's recorder, without a new
+// request, or else in a new context.
+func withClient(w http.ResponseWriter, r *http.Request, name string) *http.Request {
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.client = name
 		return r
 	}
 	return r.WithContext(context.WithValue(r.Context(), clientKey{}, name))

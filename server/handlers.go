@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -36,11 +37,20 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveToken answers the token under key, counted for app and cred.
+//
+// A token fresh in memory is answered at once; only a request that has to
+// wait for the store or upstream gets request_timeout's deadline (a route
+// bounded already keeps its own, the earlier).
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, key, app, cred string) {
-	tok, err := s.mgr.Token(r.Context(), key)
-	if err != nil {
-		writeRequestError(w, r, err)
-		return
+	tok, fresh := s.mgr.Fresh(key)
+	if !fresh {
+		ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.RequestTimeout, errRequestTimeout)
+		defer cancel()
+		var err error
+		if tok, err = s.mgr.Token(ctx, key); err != nil {
+			writeRequestError(w, r.WithContext(ctx), err)
+			return
+		}
 	}
 	s.metrics.served.WithLabelValues(app, cred).Inc()
 	writeTokenJSON(w, NewTokenResponse(tok, time.Now()))
@@ -69,7 +79,7 @@ func (s *Server) invalidate(w http.ResponseWriter, r *http.Request, key string) 
 		writeError(w, http.StatusBadRequest, CodeMalformed, `"access_token" (the rejected token) is required`)
 		return
 	}
-	now, client := time.Now(), clientName(r)
+	now, client := time.Now(), clientName(w, r)
 	costly := s.costlyReport(key, body.AccessToken)
 	used := 0
 	if costly {
@@ -90,7 +100,7 @@ func (s *Server) invalidate(w http.ResponseWriter, r *http.Request, key string) 
 	if tok.Value == body.AccessToken {
 		// Upstream still accepts the token: the client's call failed for
 		// another reason (often one app's token sent to another's API).
-		s.log.Info("wxtoken: spurious invalidation: upstream accepts the reported token", "app", app, "key", key, "client", clientName(r))
+		s.log.Info("wxtoken: spurious invalidation: upstream accepts the reported token", "app", app, "key", key, "client", clientName(w, r))
 	}
 	s.metrics.served.WithLabelValues(app, cred).Inc()
 	writeJSON(w, http.StatusOK, NewTokenResponse(tok, time.Now()))

@@ -91,7 +91,7 @@ func (s *Server) handleStatusJSON(w http.ResponseWriter, r *http.Request) {
 	if err := s.pingCache(r.Context()); err != nil {
 		out.Cache = "unreachable: " + err.Error()
 	}
-	now, name := time.Now(), clientName(r)
+	now, name := time.Now(), clientName(w, r)
 	for _, a := range s.order {
 		if a.mayUse(name) {
 			out.Apps[a.ID] = s.health(a, now)

@@ -93,11 +93,12 @@ func (s *Server) checkKey(r *http.Request, key string) (string, keyResult) {
 	if key == "" {
 		return "", keyAbsent
 	}
-	now := requestStart(r)
-	// The source is worked out only when some address has failed: a
-	// fleet of clients with their right keys pays nothing for the budget.
-	src := ""
+	// The source (and the time) is worked out only when some address has
+	// failed: a fleet of clients with their right keys pays nothing for
+	// the budget.
+	src, now := "", time.Time{}
 	if !s.guesses.budget.empty() {
+		now = time.Now()
 		src = s.keySource(r, now)
 		if s.guesses.limited(src, now) {
 			if s.guessLog.allow(now) {
@@ -109,6 +110,7 @@ func (s *Server) checkKey(r *http.Request, key string) (string, keyResult) {
 	name := s.clients.match(key)
 	if name == "" {
 		if src == "" {
+			now = time.Now()
 			src = s.keySource(r, now)
 		}
 		s.guesses.wrong(src, sha256.Sum256([]byte(key)), now)

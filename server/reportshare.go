@@ -56,7 +56,7 @@ func (s *Server) refuseOverShare(w http.ResponseWriter, r *http.Request, key str
 	}
 	app, _ := s.keyLabels(key)
 	if s.refusals.allow(time.Now()) {
-		s.log.Warn("wxtoken: a client spent its share of the day's invalidation budget; its reports are refused until the Beijing day ends", "app", app, "client", clientName(r), "share", s.reportShare())
+		s.log.Warn("wxtoken: a client spent its share of the day's invalidation budget; its reports are refused until the Beijing day ends", "app", app, "client", clientName(w, r), "share", s.reportShare())
 	}
 	writeError(w, http.StatusTooManyRequests, CodeRateLimited, "this client's share of today's invalidation budget ("+strconv.Itoa(s.reportShare())+" reports of the current token) is spent")
 	return true

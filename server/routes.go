@@ -18,14 +18,15 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	// keys a page could not send one anyway; without (insecure_no_auth on
 	// loopback), any page the machine's browser opens could.
 	sameOrigin := http.NewCrossOriginProtection()
-	api := func(pattern string, h http.HandlerFunc) {
+	keyed := func(pattern string, h http.HandlerFunc) {
 		s.patterns = append(s.patterns, pattern)
-		var handler http.Handler = s.authenticate(s.bounded(h))
+		handler := s.authenticate(h)
 		if strings.HasPrefix(pattern, "POST ") {
 			handler = sameOrigin.Handler(handler)
 		}
 		mux.Handle(pattern, s.instrument(pattern, handler))
 	}
+	api := func(pattern string, h http.HandlerFunc) { keyed(pattern, s.bounded(h)) }
 	open := func(pattern string, h http.Handler, needsKey *bool) {
 		s.patterns = append(s.patterns, pattern)
 		if needsKey == nil || *needsKey {
@@ -34,7 +35,10 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 		mux.Handle(pattern, s.instrument(pattern, h))
 	}
 	never := new(bool)
-	api("GET /v1/token/{app}", s.handleToken)
+	// Bounded by serveToken, only when it has to wait: most answers come
+	// from memory, and a request's deadline costs a context and a copy of
+	// the request.
+	keyed("GET /v1/token/{app}", s.handleToken)
 	api("POST /v1/token/{app}/invalidate", s.handleInvalidate)
 	api("GET /v1/ticket/{app}/{kind}", s.handleTicket)
 	api("POST /v1/jsapi/{app}/signature", s.handleSignature)
@@ -74,32 +78,23 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	return s.loopbackHostsOnly(mux)
 }
 
-// bounded gives an API request at most the config's request_timeout: it
-// arms the request's own context (requestCtx), or, for a request
-// instrument did not see, gives it a context with that deadline.
+// bounded gives an API request at most the config's request_timeout.
 func (s *Server) bounded(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if rc, ok := r.Context().(*requestCtx); ok && rc.bound(s.cfg.RequestTimeout, errRequestTimeout) {
-			h(w, r)
-			return
-		}
 		ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.RequestTimeout, errRequestTimeout)
 		defer cancel()
 		h(w, r.WithContext(ctx))
 	}
 }
 
-// instrumented is what instrument keeps of one request, in one
-// allocation: the status written and the request's context.
-type instrumented struct {
-	statusRecorder
-	ctx requestCtx
-}
-
-// statusRecorder remembers the status code written.
+// statusRecorder remembers the status code written and, for the request
+// log, the client authenticate found (clientName, withClient): on the
+// writer every handler is given, not in a context, so that naming the
+// client copies no request.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	client string
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -120,15 +115,11 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 	callback := strings.HasPrefix(path, "/v1/callback/")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rq := &instrumented{statusRecorder: statusRecorder{ResponseWriter: w, status: http.StatusOK},
-			ctx: requestCtx{parent: r.Context(), client: requestClient{start: start}}}
-		rec, rc := &rq.statusRecorder, &rq.ctx.client
-		r = r.WithContext(&rq.ctx)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(rec, r)
-		rq.ctx.stop()
 		took := time.Since(start)
 		rm.observe(r.Method, rec.status, took)
-		s.metrics.countClient(rc.name, rec.status)
+		s.metrics.countClient(rec.client, rec.status)
 		level := slog.LevelDebug
 		switch {
 		case callback:
@@ -150,7 +141,7 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 		}
 		if s.log.Enabled(r.Context(), level) {
 			s.log.LogAttrs(r.Context(), level, "request", slog.String("route", route), slog.String("app", r.PathValue("app")),
-				slog.Int("status", rec.status), slog.String("client", rc.name), slog.Duration("duration", took))
+				slog.Int("status", rec.status), slog.String("client", rec.client), slog.Duration("duration", took))
 		}
 	})
 }

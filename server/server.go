@@ -419,7 +419,7 @@ func (s *Server) lookupApp(w http.ResponseWriter, r *http.Request) (*app, bool) 
 		writeError(w, http.StatusNotFound, CodeUnknownApp, fmt.Sprintf("unknown app %q", id))
 		return nil, false
 	}
-	if name := clientName(r); !a.mayUse(name) {
+	if name := clientName(w, r); !a.mayUse(name) {
 		writeError(w, http.StatusForbidden, CodeForbidden, fmt.Sprintf("client %q may not use app %q", name, id))
 		return nil, false
 	}

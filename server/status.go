@@ -52,7 +52,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	page := statusPage{Now: now.UTC().Format(time.RFC3339), Day: beijing.Day(now), Uptime: since(s.started, now),
 		Cache: RedactURL(s.cfg.Cache), Instance: s.cfg.Instance}
-	name := clientName(r)
+	name := clientName(w, r)
 	for _, a := range s.order {
 		if !a.mayUse(name) {
 			continue

@@ -87,7 +87,7 @@ func (s *Server) handleStatusPage(w http.ResponseWriter, r *http.Request) {
 		s.signInForm(w, http.StatusUnauthorized, "")
 		return
 	}
-	s.handleStatus(w, withClient(r, name))
+	s.handleStatus(w, withClient(w, r, name))
 }
 
 const (
@@ -113,7 +113,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		s.signInForm(w, http.StatusUnauthorized, "That is not a client key of this server.")
 		return
 	}
-	withClient(r, name) // for the request log
+	withClient(w, r, name) // for the request log
 	value, err := s.sessions.seal(r.Context(), s.clients, name, time.Now().Add(statusSessionTTL))
 	if err != nil {
 		s.log.Warn("wxtoken: status page: making a session", "err", err)

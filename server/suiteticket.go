@@ -24,7 +24,7 @@ func (s *Server) handleSuiteTicket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeUnknownApp, "app "+a.ID+" is not a suite")
 		return
 	}
-	if a.Callback != nil && !slices.Contains(a.TicketClients, clientName(r)) {
+	if a.Callback != nil && !slices.Contains(a.TicketClients, clientName(w, r)) {
 		writeError(w, http.StatusForbidden, CodeForbidden, "app "+a.ID+" takes its suite_tickets signed, at /v1/callback/"+a.ID+"; this route is open only to its ticket_clients")
 		return
 	}
