@@ -32,10 +32,7 @@ import (
 // so that upstream sends it again (callbackreplay.go).
 func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
-	src := s.proxies.sourceOf(r)
-	if len(s.proxies) == 0 && r.Header.Get("X-Forwarded-For") != "" && s.forwardedLog.allow(now) {
-		s.log.Warn("wxtoken: callbacks arrive through a proxy; set trusted_proxies so that the refusal budget is per sender, not per proxy")
-	}
+	src := s.senderOf(r, now)
 	a := s.apps[r.PathValue("app")]
 	if s.failures.exhausted(src, now) {
 		id := "-"

@@ -191,6 +191,18 @@ func (ps proxies) sourceOf(r *http.Request) string {
 	return host
 }
 
+// senderOf is the address r came from (sourceOf), whose budgets of
+// refused callbacks and wrong keys it spends; it warns, at most every
+// logEvery, when requests come through a proxy that is not trusted: the
+// proxy's address would be everyone's, and one sender spending the budget
+// would shut out all the others.
+func (s *Server) senderOf(r *http.Request, now time.Time) string {
+	if len(s.proxies) == 0 && r.Header.Get("X-Forwarded-For") != "" && s.forwardedLog.allow(now) {
+		s.log.Warn("wxtoken: requests arrive through a proxy; set trusted_proxies so that the budgets of refused callbacks and wrong keys are per sender, not per proxy")
+	}
+	return s.proxies.sourceOf(r)
+}
+
 // weakSecret reports whether a callback Token or a client key is too
 // short or too repetitive to stand against guessing: under 16 characters,
 // or fewer than 8 different ones. The consoles generate 32 random letters

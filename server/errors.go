@@ -34,10 +34,15 @@ var (
 	noStore         = []string{"no-store"}
 )
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// jsonHeaders sets the headers of a JSON answer.
+func jsonHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
 	h["Cache-Control"] = noStore
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	jsonHeaders(w)
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

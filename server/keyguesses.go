@@ -99,7 +99,7 @@ func (s *Server) checkKey(r *http.Request, key string) (string, keyResult) {
 	src, now := "", time.Time{}
 	if !s.guesses.budget.empty() {
 		now = time.Now()
-		src = s.keySource(r, now)
+		src = s.senderOf(r, now)
 		if s.guesses.limited(src, now) {
 			if s.guessLog.allow(now) {
 				s.log.Warn("wxtoken: client keys refused unseen: too many wrong keys from this address", "source", src)
@@ -111,22 +111,12 @@ func (s *Server) checkKey(r *http.Request, key string) (string, keyResult) {
 	if name == "" {
 		if src == "" {
 			now = time.Now()
-			src = s.keySource(r, now)
+			src = s.senderOf(r, now)
 		}
 		s.guesses.wrong(src, sha256.Sum256([]byte(key)), now)
 		return "", keyWrong
 	}
 	return name, keyOK
-}
-
-// keySource is the address whose budget r's key spends, and warns (at
-// most every logEvery) when requests come through a proxy that is not
-// trusted: its address would be everyone's.
-func (s *Server) keySource(r *http.Request, now time.Time) string {
-	if len(s.proxies) == 0 && r.Header.Get("X-Forwarded-For") != "" && s.forwardedLog.allow(now) {
-		s.log.Warn("wxtoken: requests arrive through a proxy; set trusted_proxies so that the budgets of wrong keys and refused callbacks are per sender, not per proxy (one guesser behind it shuts out every client)")
-	}
-	return s.proxies.sourceOf(r)
 }
 
 // tooManyGuesses is the Retry-After of a refused address: the time one

@@ -34,8 +34,7 @@ func (s *Server) Reload(cfg Config, opts ...Option) (*Server, error) {
 	if field := restartField(s.cfg, cfg); field != "" {
 		return nil, fmt.Errorf("%s: %w", field, ErrNeedsRestart)
 	}
-	n, err := assemble(cfg, o, s.stores, shared{metrics: s.metrics, stats: s.stats, replays: s.replays, failures: s.failures,
-		guesses: s.guesses, sessions: s.sessions, started: s.started})
+	n, err := assemble(cfg, o, s.stores, s.shared)
 	if err != nil {
 		return nil, err
 	}

@@ -61,30 +61,23 @@ type Server struct {
 	order     []*app
 	creds     map[string]credential // Manager identity -> app and credential kind, for metrics
 	clients   *clients
-	metrics   *metrics
-	stats     *stats
 	log       *slog.Logger
 	handler   http.Handler
-	started   time.Time
+	// shared: the counters, status and memories a reload hands on.
+	shared
 	// refusals rate-limits the warnings for refused client keys;
 	// serverErrors those for requests answered 5xx.
 	refusals, serverErrors logLimiter
 	// callbackLog rate-limits the warnings for refused callbacks (apart
 	// from refusals: a flood of bad callbacks hides no refused key).
 	callbackLog logLimiter
-	// replays remembers the callbacks handled.
-	replays *replayCache
-	// failures budgets refused callbacks by source address; proxies are
-	// the reverse proxies whose X-Forwarded-For names the source.
-	failures     *failureBudget
+	// proxies are the reverse proxies whose X-Forwarded-For names a
+	// request's sender (senderOf).
 	proxies      proxies
 	forwardedLog logLimiter
-	// guesses budgets wrong client keys by source address; guessLog
-	// rate-limits the warnings for addresses past it.
-	guesses  *keyGuesses
+	// guessLog rate-limits the warnings for addresses past their budget
+	// of wrong keys.
 	guessLog logLimiter
-	// sessions makes and checks the status page's sign-in cookies.
-	sessions *sessions
 	// patterns are the routes served, as registered (for the API
 	// document's test).
 	patterns []string
@@ -234,11 +227,15 @@ func openStores(cfg Config, logger *slog.Logger) (*stores, error) {
 // reload (Reload): its counters, what the status page shows, and what it
 // remembers of callbacks.
 type shared struct {
-	metrics  *metrics
-	stats    *stats
-	replays  *replayCache
+	metrics *metrics
+	stats   *stats
+	// replays remembers the callbacks handled.
+	replays *replayCache
+	// failures budgets refused callbacks by source address; guesses the
+	// wrong client keys.
 	failures *failureBudget
 	guesses  *keyGuesses
+	// sessions makes and checks the status page's sign-in cookies.
 	sessions *sessions
 	started  time.Time
 }
@@ -252,9 +249,7 @@ func assemble(cfg Config, o options, st *stores, sh shared) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, cache: st.cache.cache, state: st.state.cache, stores: st, closer: nopCloser{},
-		apps: map[string]*app{}, creds: map[string]credential{}, clients: cl, log: o.logger, started: sh.started,
-		stats: sh.stats, metrics: sh.metrics, replays: sh.replays, failures: sh.failures,
-		guesses: sh.guesses, sessions: sh.sessions, registry: o.registry}
+		apps: map[string]*app{}, creds: map[string]credential{}, clients: cl, log: o.logger, shared: sh, registry: o.registry}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.proxies, _ = parseProxies(cfg.TrustedProxies) // checked by Validate
 	if s.box, err = loadTenantKey(cfg); err != nil {

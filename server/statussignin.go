@@ -74,7 +74,7 @@ func (s *Server) handleStatusPage(w http.ResponseWriter, r *http.Request) {
 		s.signInForm(w, http.StatusTooManyRequests, tooManyKeys)
 		return
 	case found == keyAbsent && r.Header.Get("Authorization") == "":
-		if c, err := r.Cookie(s.cookieName(r)); err == nil {
+		if c, cerr := r.Cookie(s.cookieName(r)); cerr == nil {
 			var err error
 			if name, err = s.sessions.open(r.Context(), s.clients, c.Value, time.Now()); err != nil {
 				s.log.Warn("wxtoken: status page: checking a session", "err", err)

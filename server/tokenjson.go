@@ -26,9 +26,7 @@ func writeTokenJSON(w http.ResponseWriter, resp TokenResponse) {
 	}
 	b = strconv.AppendInt(append(b, `"expires_in":`...), resp.ExpiresIn, 10)
 	b = append(append(append(b, `,"expires_at":"`...), resp.ExpiresAt...), "\"}\n"...)
-	h := w.Header()
-	h["Content-Type"] = jsonContentType
-	h["Cache-Control"] = noStore
+	jsonHeaders(w)
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 	*bp = b
