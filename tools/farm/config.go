@@ -59,6 +59,14 @@ type Config struct {
 	// nodes, so those with nothing to serve poll for the lock as they
 	// would on a store without them: the "before" of the herd fix.
 	PollOnly bool
+	// NoBalancer keeps every node's callers on their node whatever it can
+	// reach, as for a fleet built into processes that no balancer routes
+	// around. By default the farm models a balancer that follows each
+	// node's readiness: a node whose store has not answered for two store
+	// timeouts is out of rotation and its callers' calls go to the others
+	// (counted in Report.Routed), until no node is in rotation, when every
+	// node serves its own.
+	NoBalancer bool
 	// Pace is how long a worker rests between two business calls.
 	// Default 10 ms.
 	Pace time.Duration

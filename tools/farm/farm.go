@@ -43,6 +43,8 @@ type run struct {
 	fleet       func() (epoch int64, busy bool) // credential calls so far, and whether one is in flight
 	procs       []*proc
 	onHold      func(holding bool) // a node process tells the farm about its lease
+	inRotation  func() int         // the fleet's nodes in the balancer's rotation
+	onRotation  func(in bool)      // a node process tells the farm it left or rejoined the rotation
 
 	pauseArmed atomic.Pointer[Fault] // a PauseHolder fault waiting for the next credential call
 
@@ -112,6 +114,7 @@ func newRun(cfg Config) *run {
 		business: &http.Client{Timeout: businessTimeout(cfg.Faults),
 			Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Nodes * cfg.Workers}}}
 	r.fleet = func() (int64, bool) { return r.upstream.epoch.Load(), r.upstream.inflight.Load() > 0 }
+	r.inRotation = r.inRotationHere
 	return r
 }
 
@@ -160,6 +163,10 @@ func (r *run) runLocal(ctx context.Context, first, count int) (*partial, error) 
 			}
 			var nw sync.WaitGroup
 			nw.Go(func() { _ = n.m.Run(nctx) })
+			if !r.cfg.NoBalancer {
+				nw.Go(func() { r.probe(nctx, n, r.onRotation) })
+			}
+			n.started.Store(true)
 			for w := range r.cfg.Workers {
 				nw.Go(func() { r.work(nctx, n, w, &stats[i][w]) })
 			}

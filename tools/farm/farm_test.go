@@ -150,14 +150,40 @@ func TestFarmPauseHolder(t *testing.T) {
 }
 
 // TestFarmPartition cuts one node off the store (not upstream) for longer
-// than a token lifetime.
+// than a token lifetime. Behind the balancer the farm models, the node
+// leaves the rotation once its store stops answering, its callers go to
+// the others, and it rejoins when the cut heals; without one, its callers
+// stay and it serves them alone.
 func TestFarmPartition(t *testing.T) {
 	srv := localserver.T(t, localserver.Redis)
-	rep := quickFarm(t, farm.Config{Cache: "redis://" + srv.Addr + "/0",
-		Faults: []farm.Fault{{Kind: farm.Partition, Node: 3, At: testLife * 3 / 4, For: testLife * 5 / 4}}})
-	if rep.Events["cache_error"] == 0 {
-		t.Fatal("no cache error: the cut-off node did not notice")
-	}
+	cut := farm.Fault{Kind: farm.Partition, Node: 3, At: testLife * 3 / 4, For: testLife * 5 / 4}
+	t.Run("Balanced", func(t *testing.T) {
+		rep, tl := quickFarmTimeline(t, farm.Config{Cache: "redis://" + srv.Addr + "/0", Faults: []farm.Fault{cut}})
+		if rep.Events["cache_error"] == 0 {
+			t.Fatal("no cache error: the cut-off node did not notice")
+		}
+		if rep.Routed == 0 {
+			t.Fatal("no call routed away from the cut-off node")
+		}
+		var out []farm.Span
+		for _, s := range tl.Spans {
+			if s.Fault == "out of rotation" {
+				out = append(out, s)
+			}
+		}
+		if len(out) != 1 || out[0].Node != 3 {
+			t.Fatalf("out-of-rotation spans %+v, want one, of node 3", out)
+		}
+		if s := out[0]; s.Start < cut.At || s.End > cut.At+cut.For+testLife/2 {
+			t.Fatalf("node 3 out of rotation %v..%v, for a cut %v..%v: it left too early or rejoined too late", s.Start, s.End, cut.At, cut.At+cut.For)
+		}
+	})
+	t.Run("NoBalancer", func(t *testing.T) {
+		rep := quickFarm(t, farm.Config{Cache: "redis://" + srv.Addr + "/1", NoBalancer: true, Faults: []farm.Fault{cut}})
+		if rep.Routed != 0 {
+			t.Fatalf("%d calls routed away without a balancer", rep.Routed)
+		}
+	})
 }
 
 // TestFarmRamp starts the nodes one after another over a lifetime: each

@@ -23,6 +23,9 @@ type node struct {
 	kill   context.CancelFunc // ends killed
 	killed context.Context
 	dead   atomic.Bool
+	// started: its workers run (a ramped node starts late).
+	started  atomic.Bool
+	rotation rotation
 }
 
 // skewedClock is a node's clock, off by a fixed amount.
@@ -46,6 +49,7 @@ type workerStats struct {
 	failed          map[string]int64
 	examples        map[string]string // the first error of each failure kind
 	spuriousSent    int64
+	routed          int64 // calls the balancer sent to other nodes
 }
 
 // failure is one failed business call, for the timeline.
@@ -63,6 +67,11 @@ func (f *run) work(ctx context.Context, n *node, w int, st *workerStats) {
 	for i := 0; ctx.Err() == nil; i++ {
 		if holdUntil(ctx, n.store.pausedUntil.Load()) != nil { // a frozen node's workers are frozen too
 			return
+		}
+		if f.routedAway(n) {
+			st.routed++
+			f.pace(ctx)
+			continue
 		}
 		cred := f.creds[(w+i)%len(f.creds)]
 		epoch, busy := f.fleet()

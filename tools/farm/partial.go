@@ -16,6 +16,7 @@ type partial struct {
 	Checks       int64             `json:"checks"`
 	Refused      int64             `json:"refused"`
 	SpuriousSent int64             `json:"spurious_sent"`
+	Routed       int64             `json:"routed"`
 	Failed       map[string]int64  `json:"failed"`
 	Examples     map[string]string `json:"examples"`
 	Events       map[string]int64  `json:"events"`
@@ -38,7 +39,7 @@ func (r *run) collect(stats [][]workerStats) *partial {
 		for i := range ws {
 			w := &ws[i]
 			p.merge(&partial{Latency: w.latency, During: w.during, ColdStart: w.coldStart, Checks: w.checks,
-				Refused: w.refused, SpuriousSent: w.spuriousSent, Failed: w.failed, Examples: w.examples})
+				Refused: w.refused, SpuriousSent: w.spuriousSent, Routed: w.routed, Failed: w.failed, Examples: w.examples})
 		}
 	}
 	for k := range r.events {
@@ -67,6 +68,7 @@ func (p *partial) merge(o *partial) {
 	p.Checks += o.Checks
 	p.Refused += o.Refused
 	p.SpuriousSent += o.SpuriousSent
+	p.Routed += o.Routed
 	for k, v := range o.Failed {
 		p.Failed[k] += v
 	}

@@ -49,6 +49,7 @@ type CredentialID struct {
 const (
 	lineHold     = "hold "     // "hold 1" when it takes a refresh lease, "hold 0" when it has none
 	lineProgress = "progress " // "progress CALLS FAILED"
+	lineRotation = "rotation " // "rotation 0" when it leaves the balancer's rotation, "rotation 1" when it rejoins
 	lineReport   = "report "   // "report {partial as JSON}", last
 	stateRoute   = "/_farm/state"
 )
@@ -59,6 +60,9 @@ type proc struct {
 	cmd     *exec.Cmd
 	holding atomic.Bool
 	dead    atomic.Bool
+	out     atomic.Bool // out of the balancer's rotation
+	outAt   time.Time   // since when; only read touches it
+	tl      *timeline
 	calls   atomic.Int64
 	failed  atomic.Int64
 	result  *partial
@@ -86,7 +90,7 @@ func (r *run) runProcs(ctx context.Context) (*partial, error) {
 	defer cancel()
 	var wg sync.WaitGroup
 	for i := range r.cfg.Nodes {
-		p := &proc{id: i, cmd: r.cfg.NodeCommand()}
+		p := &proc{id: i, cmd: r.cfg.NodeCommand(), tl: r.timeline}
 		spec.Node = i
 		if err := p.start(spec, &wg); err != nil {
 			cancel()
@@ -108,6 +112,11 @@ func (r *run) runProcs(ctx context.Context) (*partial, error) {
 	wg.Wait()
 	cancel()
 	bg.Wait()
+	for _, pr := range r.procs {
+		if pr.out.Load() {
+			r.timeline.span(spanOutOfRotation, pr.id, pr.outAt, time.Now())
+		}
+	}
 	p := newPartial()
 	var missing []int
 	for _, pr := range r.procs {
@@ -165,6 +174,14 @@ func (p *proc) read(out io.Reader) {
 		switch {
 		case strings.HasPrefix(line, lineHold):
 			p.holding.Store(strings.TrimPrefix(line, lineHold) != "0")
+		case strings.HasPrefix(line, lineRotation):
+			out := strings.TrimPrefix(line, lineRotation) == "0"
+			switch was := p.out.Swap(out); {
+			case out && !was:
+				p.outAt = time.Now()
+			case !out && was:
+				p.tl.span(spanOutOfRotation, p.id, p.outAt, time.Now())
+			}
 		case strings.HasPrefix(line, lineProgress):
 			var calls, failed int64
 			if _, err := fmt.Sscan(strings.TrimPrefix(line, lineProgress), &calls, &failed); err == nil {
@@ -187,7 +204,8 @@ func (r *run) proxy(upstream string) http.Handler {
 	base := r.upstreamRT
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == stateRoute {
-			_ = json.NewEncoder(w).Encode(fleetState{Epoch: r.upstream.epoch.Load(), Inflight: r.upstream.inflight.Load()})
+			_ = json.NewEncoder(w).Encode(fleetState{Epoch: r.upstream.epoch.Load(), Inflight: r.upstream.inflight.Load(),
+				InRotation: r.procsInRotation()})
 			return
 		}
 		node, err := strconv.Atoi(req.Header.Get(nodeHeader))
@@ -226,8 +244,20 @@ func (r *run) proxy(upstream string) http.Handler {
 }
 
 type fleetState struct {
-	Epoch    int64 `json:"epoch"`
-	Inflight int64 `json:"inflight"`
+	Epoch      int64 `json:"epoch"`
+	Inflight   int64 `json:"inflight"`
+	InRotation int   `json:"in_rotation"`
+}
+
+// procsInRotation counts the node processes alive and in rotation.
+func (r *run) procsInRotation() int {
+	c := 0
+	for _, p := range r.procs {
+		if !p.dead.Load() && !p.out.Load() {
+			c++
+		}
+	}
+	return c
 }
 
 // RunNodeProcess runs one node of a farm whose nodes are processes: it
@@ -263,7 +293,16 @@ func RunNodeProcess(ctx context.Context, in io.Reader, out io.Writer) error {
 		}
 	}
 	state := &remoteState{url: r.upstreamURL + stateRoute}
+	state.inRotation.Store(int64(cfg.Nodes))
 	r.fleet = state.get
+	r.inRotation = func() int { return int(state.inRotation.Load()) }
+	r.onRotation = func(in bool) {
+		if in {
+			emit("%s1", lineRotation)
+		} else {
+			emit("%s0", lineRotation)
+		}
+	}
 	pctx, stopPoll := context.WithCancel(ctx)
 	var bg sync.WaitGroup
 	bg.Go(func() { state.poll(pctx) })
@@ -286,9 +325,10 @@ func RunNodeProcess(ctx context.Context, in io.Reader, out io.Writer) error {
 
 // remoteState keeps the fleet state a node process polls from the farm.
 type remoteState struct {
-	url      string
-	epoch    atomic.Int64
-	inflight atomic.Int64
+	url        string
+	epoch      atomic.Int64
+	inflight   atomic.Int64
+	inRotation atomic.Int64
 }
 
 func (s *remoteState) get() (int64, bool) { return s.epoch.Load(), s.inflight.Load() > 0 }
@@ -307,6 +347,7 @@ func (s *remoteState) poll(ctx context.Context) {
 		if json.NewDecoder(resp.Body).Decode(&st) == nil {
 			s.epoch.Store(st.Epoch)
 			s.inflight.Store(st.Inflight)
+			s.inRotation.Store(int64(st.InRotation))
 		}
 	})
 }

@@ -50,9 +50,13 @@ type Report struct {
 	Latency              Latency       `json:"token_latency"`
 	LatencyDuringRefresh Latency       `json:"token_latency_during_refresh"`
 
-	Events          map[string]int64 `json:"events"` // the Managers' events, by name
-	LockWaitMax     time.Duration    `json:"lock_wait_max_ns"`
-	SpuriousSent    int64            `json:"spurious_reports_sent"`
+	Events       map[string]int64 `json:"events"` // the Managers' events, by name
+	LockWaitMax  time.Duration    `json:"lock_wait_max_ns"`
+	SpuriousSent int64            `json:"spurious_reports_sent"`
+	// Routed counts the business calls of nodes out of the balancer's
+	// rotation (their store did not answer), sent to the other nodes and
+	// not made again there (see Config.NoBalancer).
+	Routed          int64            `json:"routed_away"`
 	Probes          int              `json:"verification_probes"`
 	Killed          []int            `json:"killed_nodes"`
 	KilledMidCall   int              `json:"killed_mid_upstream_call"`
@@ -121,7 +125,7 @@ func (r *run) report(p *partial) *Report {
 	rep := &Report{Nodes: c.Nodes, Workers: c.Workers, Duration: c.Duration, Cache: server.RedactURL(c.Cache),
 		Upstream: r.upstreamURL, Lifetime: c.Lifetime, Overlap: c.Overlap, Settings: c.Settings,
 		StartedAt: r.start, Failed: p.Failed, FailedExample: p.Examples, Events: p.Events,
-		BusinessCalls: p.Checks, Refused: p.Refused, SpuriousSent: p.SpuriousSent, ColdStart: p.ColdStart,
+		BusinessCalls: p.Checks, Refused: p.Refused, SpuriousSent: p.SpuriousSent, Routed: p.Routed, ColdStart: p.ColdStart,
 		Latency: p.Latency.summary(), LatencyDuringRefresh: p.During.summary(), LockWaitMax: p.LockWaitMax,
 		Procs: c.Procs}
 	if r.sim != nil {
@@ -226,6 +230,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p("business calls\t%d, failed %s (first answer refused, repaired by one report and retry: %d)", r.BusinessCalls, failed, r.Refused)
 	for _, k := range sortedKeys(r.FailedExample) {
 		p("  first %s\t%s", k, r.FailedExample[k])
+	}
+	if r.Routed > 0 {
+		p("routed away\t%d calls of nodes out of rotation (their store did not answer), sent to the others", r.Routed)
 	}
 	p("first token (cold start)\t%v", r.ColdStart)
 	p("Token latency\tp50 %v  p99 %v  max %v  (%d calls)", r.Latency.P50, r.Latency.P99, r.Latency.Max, r.Latency.Count)

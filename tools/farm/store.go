@@ -84,6 +84,9 @@ type meteredStore struct {
 	// cutUntil and pausedUntil (Unix ns) hold the node's operations while
 	// it is cut off from the store (Partition) or frozen (PauseHolder).
 	cutUntil, pausedUntil atomic.Int64
+	// answeredAt is when the store last answered one of the node's
+	// operations (Unix ns): the balancer's view of the node's readiness.
+	answeredAt atomic.Int64
 }
 
 // gate is what every operation of the node's store client passes first: a
@@ -161,7 +164,8 @@ func (s watchingStore) Watch(ctx context.Context, key string) (<-chan struct{}, 
 		return nil, nil, err
 	}
 	s.ops.add(opWatch)
-	return s.w.Watch(ctx, key)
+	ch, stop, err := s.w.Watch(ctx, key)
+	return ch, stop, s.note(err)
 }
 
 func (s *meteredStore) Get(ctx context.Context, key string) (string, error) {
@@ -169,7 +173,8 @@ func (s *meteredStore) Get(ctx context.Context, key string) (string, error) {
 		return "", err
 	}
 	s.ops.add(opGet)
-	return s.cache.Get(ctx, key)
+	v, err := s.cache.Get(ctx, key)
+	return v, s.note(err)
 }
 
 func (s *meteredStore) Set(ctx context.Context, key, value string, ttl time.Duration) error {
@@ -177,7 +182,7 @@ func (s *meteredStore) Set(ctx context.Context, key, value string, ttl time.Dura
 		return err
 	}
 	s.ops.add(opSet)
-	return s.cache.Set(ctx, key, value, ttl)
+	return s.note(s.cache.Set(ctx, key, value, ttl))
 }
 
 func (s *meteredStore) Remove(ctx context.Context, key string) error {
@@ -185,7 +190,7 @@ func (s *meteredStore) Remove(ctx context.Context, key string) error {
 		return err
 	}
 	s.ops.add(opRemove)
-	return s.cache.Remove(ctx, key)
+	return s.note(s.cache.Remove(ctx, key))
 }
 
 // TryLock implements lock.Locker; the lease it returns offers SetIfHeld
@@ -196,7 +201,7 @@ func (s *meteredStore) TryLock(ctx context.Context, name string, ttl time.Durati
 	}
 	s.ops.add(opLock)
 	l, err := s.locker.TryLock(ctx, name, ttl)
-	if err != nil {
+	if s.note(err) != nil {
 		if errors.Is(err, lock.ErrNotAcquired) {
 			s.ops.add(opRefused)
 		}
@@ -226,7 +231,7 @@ func (l *meteredLease) Extend(ctx context.Context, ttl time.Duration) error {
 		return err
 	}
 	l.s.ops.add(opExtend)
-	return l.lease.Extend(ctx, ttl)
+	return l.s.note(l.lease.Extend(ctx, ttl))
 }
 
 func (l *meteredLease) Unlock(ctx context.Context) error {
@@ -237,7 +242,7 @@ func (l *meteredLease) Unlock(ctx context.Context) error {
 		return err
 	}
 	l.s.ops.add(opUnlock)
-	return l.lease.Unlock(ctx)
+	return l.s.note(l.lease.Unlock(ctx))
 }
 
 type fencedLease struct {
@@ -250,5 +255,5 @@ func (l *fencedLease) SetIfHeld(ctx context.Context, key, value string, ttl time
 		return err
 	}
 	l.s.ops.add(opSet)
-	return l.fenced.SetIfHeld(ctx, key, value, ttl)
+	return l.s.note(l.fenced.SetIfHeld(ctx, key, value, ttl))
 }

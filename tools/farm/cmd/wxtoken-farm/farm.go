@@ -97,6 +97,7 @@ Faults, each at its own time since the start (repeat a flag for more):
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress line")
 	fl.DurationVar(&f.cfg.Ramp, "ramp", 0, "start the nodes spread evenly over this long, as a rolling deploy (default all at once)")
 	fl.BoolVar(&f.cfg.PollOnly, "poll-only", false, "nodes with nothing to serve poll for the lock even on a store that announces writes (to compare)")
+	fl.BoolVar(&f.cfg.NoBalancer, "no-balancer", false, "keep each node's callers on it even when its store does not answer (by default a balancer takes such a node out of rotation)")
 	fl.BoolVar(&f.cfg.Procs, "procs", false, "run each node as an OS process of its own (--kill-holder then sends SIGKILL)")
 	for _, k := range []farm.FaultKind{farm.KillHolder, farm.PauseStore, farm.Skew, farm.UpstreamLatency,
 		farm.UpstreamErrors, farm.Revoke, farm.Spurious, farm.PauseHolder, farm.Partition} {

@@ -117,3 +117,30 @@ func TestFarmCommandProcsPauseHolder(t *testing.T) {
 		t.Fatalf("no node was paused, or the fleet failed:\n%s", out)
 	}
 }
+
+// --partition with --procs cuts one node process off the store: the
+// balancer takes it out of rotation (it says so on its output, and the
+// report counts its callers' calls as routed away), the fleet serves on
+// without a failed call, and the JSON report carries the count.
+func TestFarmCommandProcsPartition(t *testing.T) {
+	t.Setenv("WXTOKEN_FARM_ARGS", "node")
+	js := filepath.Join(t.TempDir(), "farm.json")
+	out, err := run(t, context.Background(), "--procs", "--start-store", "redis", "--nodes", "3", "--workers", "2",
+		"--lifetime", "2s", "--overlap", "500ms", "--duration", "6s", "--quiet", "--partition", "1=3s@1500ms", "--json", js)
+	if err != nil {
+		t.Fatalf("farm --procs --partition: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "routed away") || !strings.Contains(out, "PASS") {
+		t.Fatalf("no call was routed away from the cut-off node, or the fleet failed:\n%s", out)
+	}
+	b, err := os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Routed int64 `json:"routed_away"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil || rep.Routed == 0 {
+		t.Fatalf("JSON report: routed_away %d, err %v", rep.Routed, err)
+	}
+}
