@@ -59,3 +59,20 @@ func TestOneClientSpendsOnlyItsShareOfTheInvalidationBudget(t *testing.T) {
 		t.Fatalf("another client's report after billing spent its share: %d %s", code, body)
 	}
 }
+
+// With invalidate_budget left out of the config, a client's share is half
+// of the default budget, not half of zero: its second report of a dead
+// token in a day is answered with a new token. (The share was computed
+// from the unset field: one report a day, every later one refused with
+// 429, which failed thousands of business calls through a partition.)
+func TestTheDefaultInvalidationBudgetGivesAClientItsShare(t *testing.T) {
+	e := newEnv(t)
+	for i := range 5 {
+		tok := e.waitToken("/v1/token/shop", billingKey).AccessToken
+		e.sim.Revoke(tok)
+		code, body := e.do("POST", "/v1/token/shop/invalidate", billingKey, strings.NewReader(fmt.Sprintf(`{"access_token":%q}`, tok)))
+		if code != 200 || decode(t, body).AccessToken == tok {
+			t.Fatalf("report %d of a dead token with the default budget: %d %s", i+1, code, body)
+		}
+	}
+}

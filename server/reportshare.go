@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/beijing"
 )
 
@@ -15,8 +16,15 @@ import (
 // Beijing day in the shared cache, so the count is the fleet's; a client
 // past its share gets 429 while the others keep theirs. The count is read
 // and written without a lock: two instances counting at once may lose
-// one, which only makes the share a little larger.
-func (s *Server) reportShare() int { return max(1, s.cfg.Settings.InvalidateBudget/2) }
+// one, which only makes the share a little larger. An invalidate_budget
+// left out of the config is the Manager's default, as core.New reads it.
+func (s *Server) reportShare() int {
+	budget := s.cfg.Settings.InvalidateBudget
+	if budget <= 0 {
+		budget = core.DefaultSettings().InvalidateBudget
+	}
+	return max(1, budget/2)
+}
 
 // reportCountKey names the shared count of client's costly reports of the
 // credential under key today.
