@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wxtoken/wxtoken/core"
+	"github.com/wxtoken/wxtoken/lock"
 	"github.com/wxtoken/wxtoken/wxsim"
 )
 
@@ -112,5 +114,85 @@ func TestStoreFailingForAMomentSendsNoCallerUpstream(t *testing.T) {
 	}
 	if n, d := tokenCalls(sim), obs.get(core.EventDegraded); n != 1 || d != 0 {
 		t.Fatalf("rule: a store down for less than the degraded-after span sends no one upstream alone; upstream calls %d (want 1), lock-less fetches %d (want 0)", n, d)
+	}
+}
+
+// hangingCache is a store behind a dropped route: while hung, every
+// operation waits for its context to end and returns its error.
+type hangingCache struct {
+	*core.MemoryCache
+	hung atomic.Bool
+}
+
+func (h *hangingCache) wait(ctx context.Context) error {
+	if !h.hung.Load() {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (h *hangingCache) Get(ctx context.Context, k string) (string, error) {
+	if err := h.wait(ctx); err != nil {
+		return "", err
+	}
+	return h.MemoryCache.Get(ctx, k)
+}
+
+func (h *hangingCache) Set(ctx context.Context, k, v string, ttl time.Duration) error {
+	if err := h.wait(ctx); err != nil {
+		return err
+	}
+	return h.MemoryCache.Set(ctx, k, v, ttl)
+}
+
+func (h *hangingCache) Watch(ctx context.Context, k string) (<-chan struct{}, func(), error) {
+	if err := h.wait(ctx); err != nil {
+		return nil, nil, err
+	}
+	return h.MemoryCache.Watch(ctx, k)
+}
+
+func (h *hangingCache) TryLock(ctx context.Context, name string, ttl time.Duration) (lock.Lease, error) {
+	if err := h.wait(ctx); err != nil {
+		return nil, err
+	}
+	return h.MemoryCache.TryLock(ctx, name, ttl)
+}
+
+// A background refresh of a stale token gives up at its first failed lock
+// attempt, since its node has a token to serve. When the token becomes
+// unusable while that attempt hangs on a cut-off store and a caller waits,
+// the caller is not sent upstream alone then: the store has failed for one
+// operation's timeout, not for the degraded-after span.
+func TestStaleRefreshOnAHangingStoreSendsNoCallerUpstreamEarly(t *testing.T) {
+	sim := newSim(t)
+	c := &hangingCache{MemoryCache: core.NewMemoryCache()}
+	clock := &offsetClock{}
+	obs := &counter{}
+	const after = 3 * time.Second
+	m := newManager(t, core.WithCache(c), core.WithClock(clock), core.WithObserver(obs.observe),
+		core.WithSettings(core.Settings{DegradedAfter: after, CacheTimeout: 400 * time.Millisecond, LocalTTL: time.Hour}))
+	register(t, m, "shop", account(sim))
+	first := mustToken(t, m, "shop")
+	c.hung.Store(true)
+	cutAt := time.Now()
+	// Stale (within refresh-ahead of its end) but usable: served, and a
+	// background refresh starts; its lock attempt hangs.
+	clock.Advance(time.Until(first.ExpiresAt) - core.DefaultSettings().RefreshAhead/2)
+	if tok := mustToken(t, m, "shop"); tok.Value != first.Value {
+		t.Fatal("the stale token was not served")
+	}
+	time.Sleep(100 * time.Millisecond)
+	clock.Advance(core.DefaultSettings().RefreshAhead) // now past its end
+	ctx, cancel := context.WithTimeout(context.Background(), after/2)
+	defer cancel()
+	_, err := m.Token(ctx, "shop")
+	if n, d := tokenCalls(sim), obs.get(core.EventDegraded); n != 1 || d != 0 {
+		t.Fatalf("rule: no lock-less fetch before the store has failed for the degraded-after span (%v); %v after the cut: upstream calls %d (want 1), lock-less fetches %d (want 0), Token = %v",
+			after, time.Since(cutAt).Round(time.Millisecond), n, d, err)
+	}
+	if err == nil {
+		t.Fatal("a caller with nothing to serve and a hung store got a token")
 	}
 }

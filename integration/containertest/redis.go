@@ -2,6 +2,7 @@ package containertest
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -66,33 +67,42 @@ func RedisCluster(t testing.TB, n int) []*Server {
 		)
 		servers = append(servers, &Server{Addr: "127.0.0.1:" + itoa(p), Container: c})
 	}
-	formCluster(t, servers, ports)
+	var addrs []string
+	for _, s := range servers {
+		addrs = append(addrs, s.Addr)
+	}
+	FormRedisCluster(t, addrs)
 	return servers
 }
 
-// formCluster splits the 16384 slots among the nodes, introduces them to
+// FormRedisCluster makes one Redis Cluster of the cluster-enabled nodes at
+// addrs (host:port, all reachable from here and from each other at those
+// addresses): it splits the 16384 slots among them, introduces them to
 // each other and waits until every node reports the cluster ok.
-func formCluster(t testing.TB, servers []*Server, ports []int) {
+func FormRedisCluster(t testing.TB, addrs []string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	per := 16384 / len(servers)
-	for i, s := range servers {
-		c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	per := 16384 / len(addrs)
+	host, port, err := net.SplitHostPort(addrs[0])
+	must(t, err, "the first node's address")
+	for i, addr := range addrs {
+		c := redis.NewClient(&redis.Options{Addr: addr})
 		lo, hi := i*per, (i+1)*per-1
-		if i == len(servers)-1 {
+		if i == len(addrs)-1 {
 			hi = 16383
 		}
 		must(t, c.ClusterAddSlotsRange(ctx, lo, hi).Err(), "CLUSTER ADDSLOTSRANGE")
 		if i > 0 {
-			must(t, c.ClusterMeet(ctx, "127.0.0.1", itoa(ports[0])).Err(), "CLUSTER MEET")
+			must(t, c.ClusterMeet(ctx, host, port).Err(), "CLUSTER MEET")
 		}
 		c.Close()
 	}
-	for _, s := range servers {
-		c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	for _, addr := range addrs {
+		c := redis.NewClient(&redis.Options{Addr: addr})
 		for {
 			info, err := c.ClusterInfo(ctx).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:"+itoa(len(servers))) {
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:"+itoa(len(addrs))) {
 				break
 			}
 			if ctx.Err() != nil {

@@ -51,6 +51,21 @@ func Redis() (*Server, error) {
 	}, pingRedis)
 }
 
+// RedisClusterNode starts redis-server as a node of a Redis Cluster,
+// persistence off, holding no slots yet and knowing no other node: the
+// caller forms the cluster (assigns slots, makes the nodes meet). It
+// announces 127.0.0.1, so clients and the other nodes reach it on
+// loopback, with no proxy in between.
+func RedisClusterNode() (*Server, error) {
+	return start("redis-server", func(port int, dir string) []string {
+		return []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port),
+			"--save", "", "--appendonly", "no", "--dir", dir,
+			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "2000", "--cluster-announce-ip", "127.0.0.1",
+			"--cluster-require-full-coverage", "no"}
+	}, pingRedis)
+}
+
 // Memcached starts memcached.
 func Memcached() (*Server, error) {
 	return start("memcached", func(port int, _ string) []string {

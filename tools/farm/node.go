@@ -26,6 +26,9 @@ type node struct {
 	// started: its workers run (a ramped node starts late).
 	started  atomic.Bool
 	rotation rotation
+	// served: some worker of the node has had a token; failures before
+	// are the node's cold start.
+	served atomic.Bool
 }
 
 // skewedClock is a node's clock, off by a fixed amount.
@@ -50,6 +53,7 @@ type workerStats struct {
 	examples        map[string]string // the first error of each failure kind
 	spuriousSent    int64
 	routed          int64 // calls the balancer sent to other nodes
+	failedCold      int64 // failed before the node's first token
 }
 
 // failure is one failed business call, for the timeline.
@@ -91,10 +95,14 @@ func (f *run) work(ctx context.Context, n *node, w int, st *workerStats) {
 		}
 		if err != nil {
 			st.example("token_error", err)
+			if !n.served.Load() {
+				st.failedCold++
+			}
 			f.fail(st, n.id, "token_error")
 			f.pace(ctx)
 			continue
 		}
+		n.served.Store(true)
 		f.timeline.note(n.id, start, tok.Generation)
 		code, err := f.check(ctx, tok.Value)
 		if ctx.Err() != nil {

@@ -17,6 +17,7 @@ type partial struct {
 	Refused      int64             `json:"refused"`
 	SpuriousSent int64             `json:"spurious_sent"`
 	Routed       int64             `json:"routed"`
+	FailedCold   int64             `json:"failed_cold"`
 	Failed       map[string]int64  `json:"failed"`
 	Examples     map[string]string `json:"examples"`
 	Events       map[string]int64  `json:"events"`
@@ -39,7 +40,7 @@ func (r *run) collect(stats [][]workerStats) *partial {
 		for i := range ws {
 			w := &ws[i]
 			p.merge(&partial{Latency: w.latency, During: w.during, ColdStart: w.coldStart, Checks: w.checks,
-				Refused: w.refused, SpuriousSent: w.spuriousSent, Routed: w.routed, Failed: w.failed, Examples: w.examples})
+				Refused: w.refused, SpuriousSent: w.spuriousSent, Routed: w.routed, FailedCold: w.failedCold, Failed: w.failed, Examples: w.examples})
 		}
 	}
 	for k := range r.events {
@@ -69,6 +70,7 @@ func (p *partial) merge(o *partial) {
 	p.Refused += o.Refused
 	p.SpuriousSent += o.SpuriousSent
 	p.Routed += o.Routed
+	p.FailedCold += o.FailedCold
 	for k, v := range o.Failed {
 		p.Failed[k] += v
 	}

@@ -42,6 +42,9 @@ type Report struct {
 	// FailedExample is the first error of each kind of failure, timed.
 	FailedExample map[string]string `json:"failed_example,omitempty"`
 	FailedTotal   int64             `json:"failed_total"`
+	// FailedColdStart counts the failed calls (of FailedTotal) made by
+	// nodes that had not yet had a token: the fleet's cold start.
+	FailedColdStart int64 `json:"failed_cold_start"`
 
 	// Latency of Token calls after each worker's first (which waits for
 	// the run's first fetch: ColdStart), and of those made while an
@@ -125,7 +128,7 @@ func (r *run) report(p *partial) *Report {
 	rep := &Report{Nodes: c.Nodes, Workers: c.Workers, Duration: c.Duration, Cache: server.RedactURL(c.Cache),
 		Upstream: r.upstreamURL, Lifetime: c.Lifetime, Overlap: c.Overlap, Settings: c.Settings,
 		StartedAt: r.start, Failed: p.Failed, FailedExample: p.Examples, Events: p.Events,
-		BusinessCalls: p.Checks, Refused: p.Refused, SpuriousSent: p.SpuriousSent, Routed: p.Routed, ColdStart: p.ColdStart,
+		BusinessCalls: p.Checks, Refused: p.Refused, SpuriousSent: p.SpuriousSent, Routed: p.Routed, FailedColdStart: p.FailedCold, ColdStart: p.ColdStart,
 		Latency: p.Latency.summary(), LatencyDuringRefresh: p.During.summary(), LockWaitMax: p.LockWaitMax,
 		Procs: c.Procs}
 	if r.sim != nil {
@@ -226,6 +229,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			parts = append(parts, fmt.Sprintf("%s: %d", k, r.Failed[k]))
 		}
 		failed = fmt.Sprintf("%d (%s)", r.FailedTotal, strings.Join(parts, ", "))
+		if r.FailedColdStart > 0 {
+			failed += fmt.Sprintf(", %d of them before their node's first token", r.FailedColdStart)
+		}
 	}
 	p("business calls\t%d, failed %s (first answer refused, repaired by one report and retry: %d)", r.BusinessCalls, failed, r.Refused)
 	for _, k := range sortedKeys(r.FailedExample) {
