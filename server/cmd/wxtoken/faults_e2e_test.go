@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -369,6 +370,7 @@ apps:
 	defer cancel()
 	up.notBefore.Store(time.Now().Add(sc.life / 2).UnixNano())
 	up.pauses.Store(2)
+	readiness := make(chan []int, 2)
 	go func() {
 		// Server 2's route to the store freezes for longer than a lifetime.
 		if !sleepCtx(ctx, sc.cutAt) {
@@ -376,9 +378,14 @@ apps:
 		}
 		routes[2].freeze()
 		t.Logf("%s: server 2's route to the store frozen", time.Now().Format("15:04:05.000"))
+		// Readiness follows the store, so a balancer routes around the
+		// instance that cannot reach it, and only around that one.
+		readiness <- readyz(urls)
 		sleepCtx(ctx, sc.cutFor)
 		routes[2].thaw()
 		t.Logf("%s: server 2's route to the store thawed", time.Now().Format("15:04:05.000"))
+		sleepCtx(ctx, 2*time.Second)
+		readiness <- readyz(urls)
 	}()
 	go func() {
 		for range 2 {
@@ -399,6 +406,16 @@ apps:
 	}
 	if l.calls.Load() == 0 || len(l.failed) != 0 {
 		t.Fatalf("rule: no business call fails through a frozen holder and a frozen route; %d failed", len(l.failed))
+	}
+	for i, want := range [][]int{{200, 200, 503}, {200, 200, 200}} {
+		select {
+		case got := <-readiness:
+			if !slices.Equal(got, want) {
+				t.Errorf("/readyz of the three servers %s the cut: %v, want %v", []string{"during", "after"}[i], got, want)
+			}
+		default:
+			t.Errorf("/readyz was not asked %s the cut", []string{"during", "after"}[i])
+		}
 	}
 	if up.pauses.Load() > 0 {
 		t.Fatalf("only %d of 2 freezes happened", 2-up.pauses.Load())
@@ -449,6 +466,19 @@ func (sc faultScenario) settingLines() string {
 		}
 	}
 	return strings.Join(out, "")
+}
+
+// readyz returns the status of each server's GET /readyz.
+func readyz(urls []string) []int {
+	out := make([]int, len(urls))
+	hc := &http.Client{Timeout: 10 * time.Second}
+	for i, u := range urls {
+		if resp, err := hc.Get(u + "/readyz"); err == nil {
+			out[i] = resp.StatusCode
+			resp.Body.Close()
+		}
+	}
+	return out
 }
 
 // sleepCtx waits d; false if ctx ended first.
