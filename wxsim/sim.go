@@ -110,6 +110,10 @@ type Sim struct {
 	daily   map[string]*dayCounter // credential id -> calls today
 	forces  map[string]*dayCounter // stable credential id -> forced refreshes today
 	probes  map[string]*dayCounter // credential id -> probes today
+	calls   map[string]*dayCounter // account + " " + path -> calls today (quota/get)
+	clears  map[string]*dayCounter // account -> clear_quota uses this month
+	rids    map[string]ridRecord   // rid of a failed call -> what upstream keeps of it
+	ridOrder []string
 	issues  map[string][]time.Time // credential id -> issue times
 	faults  []*Fault
 	stats   Stats
@@ -185,7 +189,7 @@ func New(opts ...Option) *Sim {
 		apps: map[string]string{}, wecom: map[wecomKey]string{}, provs: map[string]string{},
 		suites: map[string]*suite{}, authed: map[authKey]string{}, tokens: map[string]*issued{},
 		current: map[string]string{}, daily: map[string]*dayCounter{}, forces: map[string]*dayCounter{},
-		probes: map[string]*dayCounter{}, clock: time.Now,
+		probes: map[string]*dayCounter{}, calls: map[string]*dayCounter{}, clears: map[string]*dayCounter{}, clock: time.Now,
 		issues: map[string][]time.Time{}, stats: newStats(),
 		components: map[string]*component{}, authorizers: map[authKey]*authorizer{}, refresh: map[string]*issued{},
 	}

@@ -25,12 +25,13 @@ func (s *Sim) routes() {
 	handle("/cgi-bin/component/api_get_authorizer_list", s.authorizerList)
 	mux.HandleFunc(BusinessPath, s.businessCheck)
 	mux.HandleFunc(ProbePath, s.probe)
+	s.openAPIRoutes(mux)
 	s.adminRoutes(mux)
 	s.mux = mux
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serveRecorded(w, r) }
 
 // checkApp validates appid and secret as /cgi-bin/token and stable_token
 // do, returning the errcode to answer or 0. Callers hold s.mu.
