@@ -32,7 +32,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newSimCmd(), newTokenCmd(), newVersionCmd(), newCheckCmd(), newTenantsCmd())
+	root.AddCommand(newServeCmd(), newSimCmd(), newTokenCmd(), newVersionCmd(), newCheckCmd(), newTenantsCmd(), newQuotaCmd(), newRidCmd())
 	return root
 }
 
