@@ -99,25 +99,25 @@ type Sim struct {
 	wecomNewPerCall bool
 	clock           func() time.Time
 
-	mu      sync.Mutex
-	apps    map[string]string      // appid -> secret
-	wecom   map[wecomKey]string    // corpid + secret -> agent id
-	provs   map[string]string      // provider corpid -> provider secret
-	suites  map[string]*suite      // suite id -> suite
-	authed  map[authKey]string     // suite + auth corpid -> permanent code
-	tokens  map[string]*issued     // token or ticket value -> record
-	current map[string]string      // credential id -> newest value
-	daily   map[string]*dayCounter // credential id -> calls today
-	forces  map[string]*dayCounter // stable credential id -> forced refreshes today
-	probes  map[string]*dayCounter // credential id -> probes today
-	calls   map[string]*dayCounter // account + " " + path -> calls today (quota/get)
-	clears  map[string]*dayCounter // account -> clear_quota uses this month
-	rids    map[string]ridRecord   // rid of a failed call -> what upstream keeps of it
+	mu       sync.Mutex
+	apps     map[string]string      // appid -> secret
+	wecom    map[wecomKey]string    // corpid + secret -> agent id
+	provs    map[string]string      // provider corpid -> provider secret
+	suites   map[string]*suite      // suite id -> suite
+	authed   map[authKey]string     // suite + auth corpid -> permanent code
+	tokens   map[string]*issued     // token or ticket value -> record
+	current  map[string]string      // credential id -> newest value
+	daily    map[string]*dayCounter // credential id -> calls today
+	forces   map[string]*dayCounter // stable credential id -> forced refreshes today
+	probes   map[string]*dayCounter // credential id -> probes today
+	calls    map[string]*dayCounter // account + " " + path -> calls today (quota/get)
+	clears   map[string]*dayCounter // account -> clear_quota uses this month
+	rids     map[string]ridRecord   // rid of a failed call -> what upstream keeps of it
 	ridOrder []string
-	issues  map[string][]time.Time // credential id -> issue times
-	faults  []*Fault
-	stats   Stats
-	mux     *http.ServeMux
+	issues   map[string][]time.Time // credential id -> issue times
+	faults   []*Fault
+	stats    Stats
+	mux      *http.ServeMux
 
 	components  map[string]*component // component appid -> component
 	authorizers map[authKey]*authorizer
