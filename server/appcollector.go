@@ -16,6 +16,7 @@ type appCollector struct {
 	s                                 *Server
 	healthy, expiry, tenants, failing *prometheus.Desc
 	renew, callsToday, dailyLimit     *prometheus.Desc
+	upstreamQuota                     *prometheus.Desc
 }
 
 // collectTimeout bounds the store reads of one scrape (the day's calls).
@@ -36,6 +37,8 @@ func newAppCollector(s *Server) *appCollector {
 			"For a token upstream renews only near its end (WeCom, stable, service-provider tokens): the earliest time upstream hands out a new one, Unix seconds. Such a token runs down to seconds by design; absent for the others.", []string{"app"}, nil),
 		callsToday: prometheus.NewDesc("wxtoken_upstream_calls_today",
 			"The fleet's upstream calls today (the Beijing day upstream's quotas count in), by app and credential (access_token, jsapi, agent_config), from the shared store's ledger; absent when the store does not answer.", []string{"app", "credential"}, nil),
+		upstreamQuota: prometheus.NewDesc("wxtoken_upstream_quota",
+			"Upstream's own count of the app's /cgi-bin/token calls today (every caller of the account, not only this fleet), from quota/get, read by one instance every 5 minutes: value is daily_limit, used or remain. Absent for WeCom apps and until first read.", []string{"app", "cgi_path", "value"}, nil),
 		dailyLimit: prometheus.NewDesc("wxtoken_upstream_daily_limit",
 			"The configured daily_limit of the app's access_token calls (absent when none is configured).", []string{"app"}, nil),
 	}
@@ -50,6 +53,7 @@ func (c *appCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.renew
 	ch <- c.callsToday
 	ch <- c.dailyLimit
+	ch <- c.upstreamQuota
 }
 
 // Collect implements prometheus.Collector.
@@ -65,6 +69,14 @@ func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.dailyLimit, prometheus.GaugeValue, float64(a.DailyLimit), a.ID)
 		}
 		c.collectCalls(ctx, ch, a)
+		if q, ok := c.s.upstreamQuota(ctx, a); ok && hasQuota(a) {
+			for _, v := range []struct {
+				name string
+				n    int64
+			}{{"daily_limit", q.DailyLimit}, {"used", q.Used}, {"remain", q.Remain}} {
+				ch <- prometheus.MustNewConstMetric(c.upstreamQuota, prometheus.GaugeValue, float64(v.n), a.ID, quotaPath, v.name)
+			}
+		}
 		h := c.s.health(a, now)
 		v := 0.0
 		if h.Healthy {

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -14,10 +15,11 @@ import (
 type clients struct {
 	names   []string
 	digests [][32]byte
+	admins  map[string]bool // names of the clients with the admin scope
 }
 
 func loadClients(cfg []ClientConfig) (*clients, error) {
-	c := &clients{}
+	c := &clients{admins: map[string]bool{}}
 	for _, cc := range cfg {
 		key, err := readSecret("client "+cc.Name+" key", cc.KeyEnv, cc.KeyFile)
 		if err != nil {
@@ -32,6 +34,9 @@ func loadClients(cfg []ClientConfig) (*clients, error) {
 		}
 		c.names = append(c.names, cc.Name)
 		c.digests = append(c.digests, d)
+		if slices.Contains(cc.Scopes, ScopeAdmin) {
+			c.admins[cc.Name] = true
+		}
 	}
 	return c, nil
 }

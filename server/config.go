@@ -108,7 +108,14 @@ type ClientConfig struct {
 	Name    string `yaml:"name"`
 	KeyEnv  string `yaml:"key_env"`
 	KeyFile string `yaml:"key_file"`
+	// Scopes grant more than tokens. "admin": operator actions over HTTP
+	// (POST /v1/quota/{app}/clear, which spends one of upstream's ten
+	// clear_quota uses a month).
+	Scopes []string `yaml:"scopes"`
 }
+
+// ScopeAdmin lets a client run operator actions over HTTP.
+const ScopeAdmin = "admin"
 
 // AppConfig is one account.
 type AppConfig struct {
@@ -288,6 +295,11 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("clients[%d]: name %q used twice", i, cl.Name))
 		case (cl.KeyEnv == "") == (cl.KeyFile == ""):
 			errs = append(errs, fmt.Errorf("client %q: give key_env or key_file (exactly one)", cl.Name))
+		}
+		for _, sc := range cl.Scopes {
+			if sc != ScopeAdmin {
+				errs = append(errs, fmt.Errorf("clients[%d] (%s): scopes: unknown scope %q (known: %s)", i, cl.Name, sc, ScopeAdmin))
+			}
 		}
 		names[cl.Name] = true
 	}

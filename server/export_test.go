@@ -2,6 +2,7 @@ package server
 
 import (
 	"regexp"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -15,6 +16,12 @@ func MetricNames() map[string]bool {
 	newMetrics(rec)
 	rec.MustRegister(newAppCollector(&Server{}))
 	return rec.names
+}
+
+// WithUpstreamQuotaEvery sets how often upstream's quota is read (default
+// DefaultUpstreamQuotaEvery): tests shorten it.
+func WithUpstreamQuotaEvery(d time.Duration) Option {
+	return func(o *options) { o.quotaEvery = d }
 }
 
 // describer is a Registerer that only keeps the names described.

@@ -47,6 +47,8 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	api("GET /v1/token/{app}/tenants/{tenant}", s.handleTenantToken)
 	api("POST /v1/token/{app}/tenants/{tenant}/invalidate", s.handleTenantInvalidate)
 	api("GET /v1/status", s.handleStatusJSON)
+	api("GET /v1/quota/{app}", s.handleQuota)
+	api("POST /v1/quota/{app}/clear", s.handleQuotaClear)
 	// Upstream's pushes: authenticated by their signature, not a client key.
 	open("GET /v1/callback/{app}", s.bounded(s.handleCallback), never)
 	open("POST /v1/callback/{app}", s.bounded(s.handleCallback), never)

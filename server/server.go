@@ -63,6 +63,8 @@ type Server struct {
 	clients   *clients
 	log       *slog.Logger
 	handler   http.Handler
+	// quotaEvery: how often upstream's quota is read (runUpstreamQuota).
+	quotaEvery time.Duration
 	// shared: the counters, status and memories a reload hands on.
 	shared
 	// refusals rate-limits the warnings for refused client keys;
@@ -141,6 +143,8 @@ type options struct {
 	logger   *slog.Logger
 	registry *prometheus.Registry
 	mgrOpts  []core.Option
+	// quotaEvery: how often upstream's quota is read (tests shorten it).
+	quotaEvery time.Duration
 }
 
 // WithLogger sets the logger. Default slog.Default().
@@ -178,7 +182,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 }
 
 func newOptions(opts []Option) options {
-	o := options{logger: slog.Default(), registry: prometheus.NewRegistry()}
+	o := options{logger: slog.Default(), registry: prometheus.NewRegistry(), quotaEvery: DefaultUpstreamQuotaEvery}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -249,7 +253,7 @@ func assemble(cfg Config, o options, st *stores, sh shared) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, cache: st.cache.cache, state: st.state.cache, stores: st, closer: nopCloser{},
-		apps: map[string]*app{}, creds: map[string]credential{}, clients: cl, log: o.logger, shared: sh, registry: o.registry}
+		apps: map[string]*app{}, creds: map[string]credential{}, clients: cl, log: o.logger, shared: sh, registry: o.registry, quotaEvery: o.quotaEvery}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.proxies, _ = parseProxies(cfg.TrustedProxies) // checked by Validate
 	if s.box, err = loadTenantKey(cfg); err != nil {
@@ -392,6 +396,12 @@ func (s *Server) Run(ctx context.Context) error {
 		defer close(done)
 		s.runTenantSync(ctx)
 	}()
+	quotaDone := make(chan struct{})
+	go func() {
+		defer close(quotaDone)
+		s.runUpstreamQuota(ctx)
+	}()
+	defer func() { <-quotaDone }()
 	err := s.mgr.Run(ctx)
 	cancel()
 	<-done

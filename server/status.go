@@ -26,6 +26,7 @@ type statusRow struct {
 	LastRefresh            string
 	LastError              string
 	CallsToday, DailyLimit int
+	Upstream               string // upstream's own count: "12 / 2000 at 10:05 (Beijing)"; "" when not read
 	Tickets                []string // "jsapi: 1h59m left", in kind order
 	Tenants                string   // "3 (1 failing: wwcorp02)"; "" for an app without tenants
 }
@@ -91,6 +92,9 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		row.CallsToday = st.callsToday
 		if n, err := s.mgr.CallsToday(r.Context(), a.tokenKey); err == nil {
 			row.CallsToday = n
+		}
+		if q, ok := s.upstreamQuota(r.Context(), a); ok && hasQuota(a) {
+			row.Upstream = strconv.FormatInt(q.Used, 10) + " / " + strconv.FormatInt(q.DailyLimit, 10) + " at " + q.At.In(beijing.Location).Format("15:04") + " (Beijing)"
 		}
 		page.Apps = append(page.Apps, row)
 	}

@@ -194,3 +194,11 @@ func (s *Sim) Clears(account string) int {
 	}
 	return c.count
 }
+
+// Calls returns how many calls account (an appid or corpid) made to path
+// today, as quota/get counts them.
+func (s *Sim) Calls(account, path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return today(s.calls[account+" "+path], s.now())
+}
