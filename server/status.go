@@ -26,7 +26,7 @@ type statusRow struct {
 	LastRefresh            string
 	LastError              string
 	CallsToday, DailyLimit int
-	Upstream               string // upstream's own count: "12 / 2000 at 10:05 (Beijing)"; "" when not read
+	Upstream               string   // upstream's own count: "12 / 2000 at 10:05 (Beijing)"; "" when not read
 	Tickets                []string // "jsapi: 1h59m left", in kind order
 	Tenants                string   // "3 (1 failing: wwcorp02)"; "" for an app without tenants
 }
