@@ -162,25 +162,55 @@ func (s *Server) handleSignature(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body struct {
-		URL    string `json:"url"`
-		Ticket string `json:"ticket"`
-	}
-	if !decodeBody(w, r, &body) {
+	body, ok := signatureBody(w, r)
+	if !ok {
 		return
 	}
-	if body.URL == "" {
-		writeError(w, http.StatusBadRequest, CodeMalformed, `"url" (the page to sign) is required`)
-		return
-	}
-	kind := body.Ticket
-	if kind == "" {
-		kind = "jsapi"
-	}
+	kind := body.ticketKind()
 	key, ok := s.ticketKey(w, a, kind)
 	if !ok {
 		return
 	}
+	appID, agentID := a.AppID, ""
+	if a.Kind == KindWeCom {
+		appID = a.CorpID
+		if kind == "agent_config" {
+			agentID = a.AgentID
+		}
+	}
+	s.sign(w, r, a, key, body.URL, appID, agentID)
+}
+
+// signatureRequest is the body of the signature routes.
+type signatureRequest struct {
+	URL    string `json:"url"`
+	Ticket string `json:"ticket"`
+}
+
+// ticketKind is the ticket asked for: jsapi unless named.
+func (b signatureRequest) ticketKind() string {
+	if b.Ticket == "" {
+		return "jsapi"
+	}
+	return b.Ticket
+}
+
+// signatureBody decodes a signature request, answering a malformed one.
+func signatureBody(w http.ResponseWriter, r *http.Request) (signatureRequest, bool) {
+	var body signatureRequest
+	if !decodeBody(w, r, &body) {
+		return body, false
+	}
+	if body.URL == "" {
+		writeError(w, http.StatusBadRequest, CodeMalformed, `"url" (the page to sign) is required`)
+		return body, false
+	}
+	return body, true
+}
+
+// sign answers the JS-SDK signature of pageURL with the ticket under key,
+// for wx.config (or wx.agentConfig) with appID (and agentID).
+func (s *Server) sign(w http.ResponseWriter, r *http.Request, a *app, key, pageURL, appID, agentID string) {
 	ticket, err := s.mgr.Token(r.Context(), key)
 	if err != nil {
 		writeRequestError(w, r, err)
@@ -188,15 +218,9 @@ func (s *Server) handleSignature(w http.ResponseWriter, r *http.Request) {
 	}
 	nonce := make([]byte, 12)
 	_, _ = rand.Read(nonce)
-	resp := signatureResponse{Timestamp: time.Now().Unix(), NonceStr: base64.RawURLEncoding.EncodeToString(nonce), URL: body.URL}
-	resp.Signature = wechat.JSSDKSignature(ticket.Value, resp.NonceStr, resp.Timestamp, body.URL)
-	resp.AppID = a.AppID
-	if a.Kind == KindWeCom {
-		resp.AppID = a.CorpID
-		if kind == "agent_config" {
-			resp.AgentID = a.AgentID
-		}
-	}
+	resp := signatureResponse{Timestamp: time.Now().Unix(), NonceStr: base64.RawURLEncoding.EncodeToString(nonce), URL: pageURL,
+		AppID: appID, AgentID: agentID}
+	resp.Signature = wechat.JSSDKSignature(ticket.Value, resp.NonceStr, resp.Timestamp, pageURL)
 	s.metrics.served.WithLabelValues(a.ID, "signature").Inc()
 	writeJSON(w, http.StatusOK, resp)
 }

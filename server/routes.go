@@ -46,6 +46,8 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	api("GET /v1/token/{app}/tenants", s.handleTenants)
 	api("GET /v1/token/{app}/tenants/{tenant}", s.handleTenantToken)
 	api("POST /v1/token/{app}/tenants/{tenant}/invalidate", s.handleTenantInvalidate)
+	api("GET /v1/ticket/{app}/tenants/{tenant}/{kind}", s.handleTenantTicket)
+	api("POST /v1/jsapi/{app}/tenants/{tenant}/signature", s.handleTenantSignature)
 	api("GET /v1/status", s.handleStatusJSON)
 	api("GET /v1/quota/{app}", s.handleQuota)
 	api("POST /v1/quota/{app}/clear", s.handleQuotaClear)

@@ -27,10 +27,11 @@ const TenantSyncInterval = 5 * time.Second
 
 // tenantReg is a tenant registered with this instance's Manager.
 type tenantReg struct {
-	key    string      // Manager key: APP/TENANT
-	rev    int64       // the registry revision it was registered from
-	digest uint64      // of the secret it was registered with
-	src    core.Source // the tenant's Source
+	key     string            // Manager key: APP/TENANT
+	tickets map[string]string // ticket kind -> Manager key, registered on first use
+	rev     int64             // the registry revision it was registered from
+	digest  uint64            // of the secret it was registered with
+	src     core.Source       // the tenant's Source
 }
 
 // tenantKey is the Manager key of a tenant of a.
@@ -189,7 +190,7 @@ func (s *Server) reconcile(a *app, ids []string) {
 						_ = s.state.Remove(context.Background(), key)
 					}
 				}
-				if err := s.mgr.Unregister(reg.key); err != nil {
+				if err := s.unregisterTenant(reg); err != nil {
 					s.log.Warn("wxtoken: unregistering a removed tenant", "app", a.ID, "tenant", id, "err", err)
 					a.retry = append(a.retry, id)
 				}
@@ -210,7 +211,7 @@ func (s *Server) reconcile(a *app, ids []string) {
 			continue
 		}
 		if have {
-			if err := s.mgr.Unregister(reg.key); err != nil {
+			if err := s.unregisterTenant(reg); err != nil {
 				s.log.Warn("wxtoken: replacing a tenant", "app", a.ID, "tenant", id, "err", err)
 				a.retry = append(a.retry, id)
 				continue
