@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -120,7 +122,8 @@ func waitHealthy(t *testing.T, u string) {
 	}
 }
 
-// get asks one server for path and returns the status and the token.
+// get asks one server for path and returns the status and the token (or
+// ticket).
 func get(t *testing.T, base, path string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", base+path, nil)
@@ -132,9 +135,51 @@ func get(t *testing.T, base, path string) (int, string) {
 	defer resp.Body.Close()
 	var v struct {
 		AccessToken string `json:"access_token"`
+		Ticket      string `json:"ticket"`
 	}
 	json.NewDecoder(resp.Body).Decode(&v)
-	return resp.StatusCode, v.AccessToken
+	return resp.StatusCode, v.AccessToken + v.Ticket
+}
+
+// tenantTicketsOnEvery checks that every server serves the tenant's
+// tickets of kinds (the same one on all, one upstream call per kind for
+// the fleet, path the ticket endpoint) and signs a page with each so that
+// the signature verifies by the JS-SDK rule, computed here.
+func tenantTicketsOnEvery(t *testing.T, sim *wxsim.Server, urls []string, app, tenant string, kinds map[string]string) {
+	t.Helper()
+	for kind, path := range kinds {
+		before := sim.Stats().Calls[path]
+		tickets := onEvery(t, urls, "/v1/ticket/"+app+"/tenants/"+tenant+"/"+kind, 200, 5*time.Second)
+		if tickets[0] != tickets[1] || tickets[1] != tickets[2] || !sim.Valid(tickets[0]) {
+			t.Fatalf("the three servers serve different or invalid %s tickets of %s", kind, tenant)
+		}
+		if n := sim.Stats().Calls[path] - before; n != 1 {
+			t.Fatalf("%s called %d times for three servers' %s tickets of %s, want 1", path, n, kind, tenant)
+		}
+		const page = "https://m.example.com/order?id=7"
+		for _, u := range urls {
+			req, _ := http.NewRequest("POST", u+"/v1/jsapi/"+app+"/tenants/"+tenant+"/signature",
+				strings.NewReader(`{"url":"`+page+`","ticket":"`+kind+`"}`))
+			req.Header.Set("Authorization", "Bearer "+e2eKey)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sig struct {
+				AppID     string `json:"appId"`
+				Timestamp int64  `json:"timestamp"`
+				NonceStr  string `json:"nonceStr"`
+				Signature string `json:"signature"`
+			}
+			json.NewDecoder(resp.Body).Decode(&sig)
+			resp.Body.Close()
+			sum := sha1.Sum([]byte(fmt.Sprintf("jsapi_ticket=%s&noncestr=%s&timestamp=%d&url=%s", tickets[0], sig.NonceStr, sig.Timestamp, page)))
+			if resp.StatusCode != 200 || sig.AppID != tenant || sig.Signature != hex.EncodeToString(sum[:]) {
+				t.Fatalf("%s signature of %s from %s: %d %+v does not verify", kind, tenant, u, resp.StatusCode, sig)
+			}
+		}
+	}
 }
 
 // onEvery waits until every server answers path with want, and returns
@@ -208,6 +253,8 @@ func TestThirdPartyTenantsAcrossThreeServers(t *testing.T) {
 		if toks[0] != toks[1] || toks[1] != toks[2] || !sim.Valid(toks[0]) {
 			t.Fatalf("the three servers serve different or invalid tenant tokens: %.8s %.8s %.8s", toks[0], toks[1], toks[2])
 		}
+		tenantTicketsOnEvery(t, sim, urls, "suite", "wwtenante2e01",
+			map[string]string{"jsapi": "/cgi-bin/get_jsapi_ticket", "agent_config": "/cgi-bin/ticket/get"})
 		if err := sim.UninstallCorp(ctx, "wwsuitee2e01", "wwtenante2e01"); err != nil {
 			t.Fatal(err)
 		}
@@ -239,6 +286,7 @@ func TestThirdPartyTenantsAcrossThreeServers(t *testing.T) {
 		if toks[0] != toks[1] || toks[1] != toks[2] || !sim.Valid(toks[0]) {
 			t.Fatalf("the three servers serve different or invalid authorizer tokens")
 		}
+		tenantTicketsOnEvery(t, sim, urls, "platform", "wxauthe2e0001", map[string]string{"jsapi": "/cgi-bin/ticket/getticket"})
 		if err := sim.UnauthorizeApp(ctx, "wxcompe2e0001", "wxauthe2e0001"); err != nil {
 			t.Fatal(err)
 		}
