@@ -133,12 +133,18 @@ func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.serveTicket(w, r, key, a.ID, kind)
+}
+
+// serveTicket answers the ticket under key, counted as served for app
+// under label.
+func (s *Server) serveTicket(w http.ResponseWriter, r *http.Request, key, app, label string) {
 	tok, err := s.mgr.Token(r.Context(), key)
 	if err != nil {
 		writeRequestError(w, r, err)
 		return
 	}
-	s.metrics.served.WithLabelValues(a.ID, kind).Inc()
+	s.metrics.served.WithLabelValues(app, label).Inc()
 	resp := NewTokenResponse(tok, time.Now())
 	resp.Ticket, resp.AccessToken = resp.AccessToken, ""
 	writeJSON(w, http.StatusOK, resp)

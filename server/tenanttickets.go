@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/wechat"
@@ -100,15 +99,7 @@ func (s *Server) handleTenantTicket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	tok, err := s.mgr.Token(r.Context(), key)
-	if err != nil {
-		writeRequestError(w, r, err)
-		return
-	}
-	s.metrics.served.WithLabelValues(a.ID, "tenant_"+kind).Inc()
-	resp := NewTokenResponse(tok, time.Now())
-	resp.Ticket, resp.AccessToken = resp.AccessToken, ""
-	writeJSON(w, http.StatusOK, resp)
+	s.serveTicket(w, r, key, a.ID, "tenant_"+kind)
 }
 
 // handleTenantSignature signs a page URL by the JS-SDK rule with a

@@ -48,14 +48,7 @@ func checkTenantSignature(t *testing.T, e *env, key, app, tenant, kind string) {
 func TestTenantTickets(t *testing.T) {
 	e := tenantEnv(t)
 	ctx := context.Background()
-	if _, err := e.sim.DeliverSuiteTicket(ctx, "wwsuite01"); err != nil {
-		t.Fatal(err)
-	}
-	e.waitToken("/v1/token/suite", billingKey)
-	if _, err := e.sim.InstallCorp(ctx, "wwsuite01", "wwtenant01"); err != nil {
-		t.Fatal(err)
-	}
-	e.waitToken("/v1/token/suite/tenants/wwtenant01", billingKey)
+	e.installCorp(ctx, "wwtenant01")
 	for _, kind := range []string{"jsapi", "agent_config"} {
 		for range 3 {
 			if !e.sim.Valid(e.waitToken("/v1/ticket/suite/tenants/wwtenant01/"+kind, billingKey).Ticket) {

@@ -64,13 +64,23 @@ type upstreamTap struct {
 	holding chan int
 }
 
-func (u *upstreamTap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serverOfPath splits a request to an upstream shared by three server
+// processes, each configured with its own prefix /pN, into N and the
+// upstream path; false (and 404 answered) for another path.
+func serverOfPath(w http.ResponseWriter, r *http.Request) (int, string, bool) {
 	var i int
 	if _, err := fmt.Sscanf(r.URL.Path, "/p%d/", &i); err != nil || i < 0 || i > 2 {
 		http.NotFound(w, r)
+		return 0, "", false
+	}
+	return i, strings.TrimPrefix(r.URL.Path, fmt.Sprintf("/p%d", i)), true
+}
+
+func (u *upstreamTap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	i, path, ok := serverOfPath(w, r)
+	if !ok {
 		return
 	}
-	path := strings.TrimPrefix(r.URL.Path, fmt.Sprintf("/p%d", i))
 	if path == "/cgi-bin/token" {
 		u.calls[i].Add(1)
 		if u.armed.CompareAndSwap(true, false) {

@@ -129,12 +129,10 @@ type faultyUpstream struct {
 }
 
 func (u *faultyUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var i int
-	if _, err := fmt.Sscanf(r.URL.Path, "/p%d/", &i); err != nil || i < 0 || i > 2 {
-		http.NotFound(w, r)
+	i, path, ok := serverOfPath(w, r)
+	if !ok {
 		return
 	}
-	path := strings.TrimPrefix(r.URL.Path, fmt.Sprintf("/p%d", i))
 	if path == "/cgi-bin/token" {
 		n := u.calls.Add(1)
 		if time.Now().UnixNano() >= u.notBefore.Load() && u.pauses.Add(-1) >= 0 {

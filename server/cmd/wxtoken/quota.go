@@ -15,25 +15,9 @@ import (
 	"github.com/wxtoken/wxtoken/server"
 )
 
-// toolFlags are what the quota, quota clear and rid commands share.
-type toolFlags struct {
-	config  string
-	app     string
-	timeout time.Duration
-}
-
-func (f *toolFlags) add(cmd *cobra.Command) {
-	fl := cmd.Flags()
-	fl.StringVar(&f.config, "config", "", "the config file naming the app and the store (required)")
-	fl.StringVar(&f.app, "app", "", "the app's id in the config (required)")
-	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "how long the command may take")
-	_ = cmd.MarkFlagRequired("config")
-	_ = cmd.MarkFlagRequired("app")
-}
-
 // open loads the config and opens a server on it, quiet, without serving:
 // the app's token comes through the shared store, as any node gets it.
-func (f *toolFlags) open(ctx context.Context) (*server.Server, context.Context, func(), error) {
+func (f *appFlags) open(ctx context.Context) (*server.Server, context.Context, func(), error) {
 	cfg, err := server.LoadConfig(f.config)
 	if err != nil {
 		return nil, nil, nil, err
@@ -47,7 +31,7 @@ func (f *toolFlags) open(ctx context.Context) (*server.Server, context.Context, 
 }
 
 func newQuotaCmd() *cobra.Command {
-	var f toolFlags
+	var f appFlags
 	var paths []string
 	cmd := &cobra.Command{
 		Use:   "quota",
@@ -82,14 +66,14 @@ counted (errcode 76022).`,
 			return nil
 		},
 	}
-	f.add(cmd)
+	f.bind(cmd, "the app's id in the config", 30*time.Second)
 	cmd.Flags().StringArrayVar(&paths, "path", nil, "an API path such as /cgi-bin/token (repeatable)")
 	cmd.AddCommand(newQuotaClearCmd())
 	return cmd
 }
 
 func newQuotaClearCmd() *cobra.Command {
-	var f toolFlags
+	var f appFlags
 	var yes bool
 	cmd := &cobra.Command{
 		Use:   "clear",
@@ -111,7 +95,7 @@ past 10 without asking upstream. --yes skips the question, for scripts.`,
 			return runQuotaClear(ctx, srv, f.app, yes, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
-	f.add(cmd)
+	f.bind(cmd, "the app's id in the config", 30*time.Second)
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	return cmd
 }
@@ -144,7 +128,7 @@ func runQuotaClear(ctx context.Context, srv *server.Server, app string, yes bool
 }
 
 func newRidCmd() *cobra.Command {
-	var f toolFlags
+	var f appFlags
 	cmd := &cobra.Command{
 		Use:   "rid RID",
 		Short: "Ask upstream what happened in a failed call, by the rid its errmsg ended with",
@@ -174,6 +158,6 @@ codes in the answer are blanked.`,
 			return nil
 		},
 	}
-	f.add(cmd)
+	f.bind(cmd, "the app's id in the config", 30*time.Second)
 	return cmd
 }

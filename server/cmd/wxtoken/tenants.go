@@ -15,20 +15,27 @@ import (
 	"github.com/wxtoken/wxtoken/server"
 )
 
-// tenantFlags are the flags every tenants subcommand takes.
-type tenantFlags struct {
+// appFlags are the flags of the commands that act on one app of a
+// config: the tenants subcommands, quota and rid.
+type appFlags struct {
 	config  string
 	app     string
 	timeout time.Duration
 }
 
-func (f *tenantFlags) bind(cmd *cobra.Command) {
+// bind adds the flags to cmd; appHelp says which apps it takes.
+func (f *appFlags) bind(cmd *cobra.Command, appHelp string, timeout time.Duration) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", "", "the server's config file (required)")
-	fl.StringVar(&f.app, "app", "", "the suite or component app (required)")
-	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long the command may take in all")
+	fl.StringVar(&f.app, "app", "", appHelp+" (required)")
+	fl.DurationVar(&f.timeout, "timeout", timeout, "how long the command may take in all")
 	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagRequired("app")
+}
+
+// bindTenants binds the flags of a tenants subcommand.
+func (f *appFlags) bindTenants(cmd *cobra.Command) {
+	f.bind(cmd, "the suite or component app", 5*time.Minute)
 }
 
 func newTenantsCmd() *cobra.Command {
@@ -53,7 +60,7 @@ registry's lock, as a serving instance makes it.
 
 // withTenants opens the config's server (no serving, no upstream call),
 // reads app's whole registry, and runs f.
-func withTenants(ctx context.Context, stderr io.Writer, f tenantFlags, run func(ctx context.Context, srv *server.Server) error) error {
+func withTenants(ctx context.Context, stderr io.Writer, f appFlags, run func(ctx context.Context, srv *server.Server) error) error {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	cfg, err := server.LoadConfig(f.config)
@@ -73,7 +80,7 @@ func withTenants(ctx context.Context, stderr io.Writer, f tenantFlags, run func(
 }
 
 func newTenantsListCmd() *cobra.Command {
-	var f tenantFlags
+	var f appFlags
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the tenants the registry holds",
@@ -93,12 +100,12 @@ func newTenantsListCmd() *cobra.Command {
 			})
 		},
 	}
-	f.bind(cmd)
+	f.bindTenants(cmd)
 	return cmd
 }
 
 func newTenantsExportCmd() *cobra.Command {
-	var f tenantFlags
+	var f appFlags
 	var out string
 	cmd := &cobra.Command{
 		Use:   "export",
@@ -135,13 +142,13 @@ the key. Keep one from every day; WeCom cannot list a suite's corps again.`,
 			})
 		},
 	}
-	f.bind(cmd)
+	f.bindTenants(cmd)
 	cmd.Flags().StringVar(&out, "out", "", "write the backup to this file (mode 0600) instead of standard output")
 	return cmd
 }
 
 func newTenantsImportCmd() *cobra.Command {
-	var f tenantFlags
+	var f appFlags
 	var in string
 	cmd := &cobra.Command{
 		Use:   "import",
@@ -171,14 +178,14 @@ recover --replace for a component.`,
 			})
 		},
 	}
-	f.bind(cmd)
+	f.bindTenants(cmd)
 	cmd.Flags().StringVar(&in, "in", "", "the backup file (required)")
 	_ = cmd.MarkFlagRequired("in")
 	return cmd
 }
 
 func newTenantsRecoverCmd() *cobra.Command {
-	var f tenantFlags
+	var f appFlags
 	var replace bool
 	cmd := &cobra.Command{
 		Use:   "recover",
@@ -208,13 +215,13 @@ instance holding it. WeCom cannot list a suite's corps: import an export.`,
 			})
 		},
 	}
-	f.bind(cmd)
+	f.bindTenants(cmd)
 	cmd.Flags().BoolVar(&replace, "replace", false, "write upstream's refresh tokens over the stored ones")
 	return cmd
 }
 
 func newTenantsResealCmd() *cobra.Command {
-	var f tenantFlags
+	var f appFlags
 	cmd := &cobra.Command{
 		Use:   "reseal",
 		Short: "Rewrite every tenant secret with the newest key of the tenant key ring",
@@ -232,12 +239,12 @@ the old key once it reports no error and a new export is taken.`,
 			})
 		},
 	}
-	f.bind(cmd)
+	f.bindTenants(cmd)
 	return cmd
 }
 
 func newTenantsRemoveCmd() *cobra.Command {
-	var f tenantFlags
+	var f appFlags
 	cmd := &cobra.Command{
 		Use:   "remove TENANT",
 		Short: "Remove a tenant for the whole fleet",
@@ -252,7 +259,7 @@ func newTenantsRemoveCmd() *cobra.Command {
 			})
 		},
 	}
-	f.bind(cmd)
+	f.bindTenants(cmd)
 	return cmd
 }
 
