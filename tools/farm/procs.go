@@ -89,8 +89,12 @@ func (r *run) runProcs(ctx context.Context) (*partial, error) {
 	tctx, cancel := context.WithDeadline(ctx, r.start.Add(r.cfg.Duration))
 	defer cancel()
 	var wg sync.WaitGroup
+	// Every proc exists before the first starts: the proxy reads r.procs
+	// as soon as a node asks for the fleet's state.
 	for i := range r.cfg.Nodes {
-		p := &proc{id: i, cmd: r.cfg.NodeCommand(), tl: r.timeline}
+		r.procs = append(r.procs, &proc{id: i, cmd: r.cfg.NodeCommand(), tl: r.timeline})
+	}
+	for i, p := range r.procs {
 		spec.Node = i
 		if err := p.start(spec, &wg); err != nil {
 			cancel()
@@ -98,7 +102,6 @@ func (r *run) runProcs(ctx context.Context) (*partial, error) {
 			wg.Wait()
 			return nil, err
 		}
-		r.procs = append(r.procs, p)
 	}
 	var bg sync.WaitGroup
 	bg.Go(func() { r.schedule(tctx) })
