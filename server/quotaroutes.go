@@ -3,6 +3,10 @@ package server
 import (
 	"errors"
 	"net/http"
+	"sync"
+	"time"
+
+	"github.com/wxtoken/wxtoken/wechat"
 )
 
 // quotaResponse is GET /v1/quota/{app}: upstream's own count of one API of
@@ -35,7 +39,12 @@ func (s *Server) handleQuota(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeMalformed, `"cgi_path" must be an API path such as /cgi-bin/token`)
 		return
 	}
-	q, err := s.Quota(r.Context(), a.ID, path)
+	q, err := s.quotas.get(a.ID+" "+path, func() (wechat.Quota, error) {
+		if stored, ok := s.upstreamQuota(r.Context(), a); ok && path == quotaPath && time.Since(stored.At) < quotaAnswerTTL {
+			return stored.Quota, nil // the fleet's poller read it lately
+		}
+		return s.Quota(r.Context(), a.ID, path)
+	})
 	if err != nil {
 		writeRequestError(w, r, err)
 		return
@@ -85,4 +94,57 @@ func (s *Server) handleQuotaClear(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Warn("wxtoken: an app's quota was cleared upstream", "app", a.ID, "client", clientName(w, r), "clears_this_month", n)
 	writeJSON(w, http.StatusOK, clearResponse{App: a.ID, Cleared: true, ClearsThisMonth: n, ClearsPerMonth: ClearsPerMonth})
+}
+
+// quotaAnswerTTL is how long an instance answers GET /v1/quota from what
+// it (or, for /cgi-bin/token, the fleet's poller) read: however often
+// clients ask, upstream's quota/get, which has a daily limit of its own,
+// is asked at most once a minute per app and API by each instance.
+const quotaAnswerTTL = time.Minute
+
+// quotaCache keeps upstream's recent answers for GET /v1/quota; misses
+// are fetched one at a time, so concurrent ones share one upstream call.
+type quotaCache struct {
+	fetchMu sync.Mutex // held while fetching
+	mu      sync.Mutex // guards entries
+	entries map[string]quotaEntry
+}
+
+type quotaEntry struct {
+	q  wechat.Quota
+	at time.Time
+}
+
+// maxQuotaEntries bounds the cache: clients choose the paths.
+const maxQuotaEntries = 1024
+
+// get returns key's answer if it is younger than quotaAnswerTTL, else
+// fetch's, kept on success.
+func (c *quotaCache) get(key string, fetch func() (wechat.Quota, error)) (wechat.Quota, error) {
+	if q, ok := c.fresh(key); ok {
+		return q, nil
+	}
+	c.fetchMu.Lock()
+	defer c.fetchMu.Unlock()
+	if q, ok := c.fresh(key); ok { // fetched while this caller waited
+		return q, nil
+	}
+	q, err := fetch()
+	if err != nil {
+		return q, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= maxQuotaEntries {
+		c.entries = map[string]quotaEntry{} // starting over is cheaper than an LRU here
+	}
+	c.entries[key] = quotaEntry{q: q, at: time.Now()}
+	return q, nil
+}
+
+func (c *quotaCache) fresh(key string) (wechat.Quota, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	return e.q, ok && time.Since(e.at) < quotaAnswerTTL
 }

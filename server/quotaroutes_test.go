@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/wxtoken/wxtoken/server"
+	"github.com/wxtoken/wxtoken/wxsim"
 )
 
 const opsKey = "ops-k3y-never-shown-0123"
@@ -34,6 +35,16 @@ func TestQuotaRoutes(t *testing.T) {
 		Remain     int    `json:"remain"`
 	}{"shop", "/cgi-bin/token", 2000, 1, 1999} {
 		t.Fatalf("GET /v1/quota/shop: %d %s", code, body)
+	}
+	// However often clients ask, upstream's quota/get (which has a daily
+	// limit of its own) is asked once a minute per app and API.
+	for range 20 {
+		if code, _ := e.do("GET", "/v1/quota/shop", reportsKey, nil); code != 200 {
+			t.Fatalf("GET /v1/quota/shop: %d", code)
+		}
+	}
+	if n := e.sim.Calls("wxshop", wxsim.QuotaPath); n != 1 {
+		t.Fatalf("21 quota requests made %d quota/get calls upstream, want 1", n)
 	}
 	if code, body := e.do("GET", "/v1/quota/shop?cgi_path=/sns/oauth2/access_token", billingKey, nil); code != 502 || decode(t, body).Errcode != 76022 {
 		t.Fatalf("quota of a /sns/ API: %d %s, want 502 errcode 76022", code, body)

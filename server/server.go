@@ -65,6 +65,8 @@ type Server struct {
 	handler   http.Handler
 	// quotaEvery: how often upstream's quota is read (runUpstreamQuota).
 	quotaEvery time.Duration
+	// quotas: upstream's recent answers for GET /v1/quota.
+	quotas quotaCache
 	// shared: the counters, status and memories a reload hands on.
 	shared
 	// refusals rate-limits the warnings for refused client keys;
@@ -103,8 +105,11 @@ type Server struct {
 type app struct {
 	AppConfig
 	tokenKey string
-	tickets  map[string]string // ticket kind -> Manager key
-	allowed  map[string]bool   // client names; nil: all
+	// redact: the app's secret, blanked from what upstream's tools return
+	// (a failed call's record may hold it in any shape).
+	redact  []string
+	tickets map[string]string // ticket kind -> Manager key
+	allowed map[string]bool   // client names; nil: all
 
 	// Kinds suite and component: where pushed tickets go, the source
 	// (for installs and authorizations), the callback's crypto and the
@@ -279,7 +284,8 @@ func (s *Server) register(ac AppConfig) error {
 	if err != nil {
 		return err
 	}
-	a := &app{AppConfig: ac, tokenKey: ac.ID, tickets: map[string]string{}, ticketRefresh: rate.NewLimiter(rate.Every(ticketRefreshEvery), 1)}
+	a := &app{AppConfig: ac, tokenKey: ac.ID, tickets: map[string]string{}, ticketRefresh: rate.NewLimiter(rate.Every(ticketRefreshEvery), 1),
+		redact: []string{secret}}
 	if len(ac.Clients) > 0 {
 		a.allowed = map[string]bool{}
 		for _, c := range ac.Clients {

@@ -190,9 +190,12 @@ func (s *Server) reconcile(a *app, ids []string) {
 						_ = s.state.Remove(context.Background(), key)
 					}
 				}
-				if err := s.unregisterTenant(reg); err != nil {
+				if reg, err := s.unregisterTenant(reg); err != nil {
+					// Kept, so that the retry finishes what is left.
 					s.log.Warn("wxtoken: unregistering a removed tenant", "app", a.ID, "tenant", id, "err", err)
 					a.retry = append(a.retry, id)
+					a.tenantSet[id] = reg
+					continue
 				}
 				delete(a.tenantSet, id)
 			}
@@ -211,9 +214,10 @@ func (s *Server) reconcile(a *app, ids []string) {
 			continue
 		}
 		if have {
-			if err := s.unregisterTenant(reg); err != nil {
+			if reg, err := s.unregisterTenant(reg); err != nil {
 				s.log.Warn("wxtoken: replacing a tenant", "app", a.ID, "tenant", id, "err", err)
 				a.retry = append(a.retry, id)
+				a.tenantSet[id] = reg
 				continue
 			}
 			delete(a.tenantSet, id)

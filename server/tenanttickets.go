@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -63,14 +64,20 @@ func (s *Server) tenantTicketKey(a *app, id, tokenKey, kind string) (string, err
 }
 
 // unregisterTenant unregisters a tenant's tickets, then its token (the
-// tickets depend on it). Callers hold a.tenantMu.
-func (s *Server) unregisterTenant(reg tenantReg) error {
-	for _, key := range reg.tickets {
-		if err := s.mgr.Unregister(key); err != nil {
-			return err
+// tickets depend on it). A key already gone counts as done, and each one
+// done is forgotten, so a retry after a failure finishes the rest. It
+// returns reg as it stands. Callers hold a.tenantMu.
+func (s *Server) unregisterTenant(reg tenantReg) (tenantReg, error) {
+	for kind, key := range reg.tickets {
+		if err := s.mgr.Unregister(key); err != nil && !errors.Is(err, core.ErrUnknownKey) {
+			return reg, err
 		}
+		delete(reg.tickets, kind)
 	}
-	return s.mgr.Unregister(reg.key)
+	if err := s.mgr.Unregister(reg.key); err != nil && !errors.Is(err, core.ErrUnknownKey) {
+		return reg, err
+	}
+	return reg, nil
 }
 
 // tenantTicketOf resolves r's {tenant} and the ticket kind (the {kind} in

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wxtoken/wxtoken/core"
 	"github.com/wxtoken/wxtoken/internal/beijing"
+	"github.com/wxtoken/wxtoken/lock"
 	"github.com/wxtoken/wxtoken/wechat"
 )
 
@@ -39,7 +40,8 @@ func (s *Server) toolsFor(ctx context.Context, appID string) (*app, *wechat.Tool
 		return nil, nil, "", fmt.Errorf("server: app %q: its token: %w", appID, err)
 	}
 	wechatOpts, _ := s.upstreamOptions()
-	return a, wechat.NewTools(wechatOpts...), tok.Value, nil
+	opts := append(append([]wechat.Option(nil), wechatOpts...), wechat.WithRedacted(a.redact...))
+	return a, wechat.NewTools(opts...), tok.Value, nil
 }
 
 // Quota asks upstream for app's quota of the API at cgiPath today: its
@@ -103,6 +105,15 @@ func (s *Server) ClearQuota(ctx context.Context, appID string) (int, error) {
 		return 0, fmt.Errorf("server: no app %q in the config", appID)
 	}
 	now := time.Now()
+	if l, ok := s.state.(lock.Locker); ok {
+		// One clear at a time for the fleet: two at once would both read
+		// the count, both pass it and both spend a use.
+		lease, err := l.TryLock(ctx, s.clearCountKey(a, now)+":lock", time.Minute)
+		if err != nil {
+			return 0, fmt.Errorf("server: another clear of app %q is under way, or the state store does not answer: %w", appID, err)
+		}
+		defer func() { _ = lease.Unlock(context.WithoutCancel(ctx)) }()
+	}
 	used, err := s.clearCount(ctx, a, now)
 	if err != nil {
 		return 0, err

@@ -35,8 +35,25 @@ func NewTools(opts ...Option) *Tools { return &Tools{c: newClient(WeChatBaseURL,
 // with returns the client with token blanked out of its errors.
 func (t *Tools) with(token string) client {
 	c := t.c
-	c.secrets = append(append([]string(nil), c.secrets...), token)
+	c.secrets = append([]string(nil), c.secrets...)
+	if token != "" {
+		c.secrets = append(c.secrets, token, url.QueryEscape(token))
+	}
 	return c
+}
+
+// WithRedacted names secrets (an app secret, a permanent code) to blank
+// wherever they appear in what a Source or Tools return, plain or
+// URL-encoded: for Tools.Rid, whose record of a failed call may hold them
+// in shapes no field name gives away.
+func WithRedacted(secrets ...string) Option {
+	return func(c *client) {
+		for _, s := range secrets {
+			if s != "" {
+				c.secrets = append(c.secrets, s, url.QueryEscape(s))
+			}
+		}
+	}
 }
 
 // Quota is upstream's count of one API for one account today (Beijing).
@@ -73,16 +90,28 @@ type RidInfo struct {
 	ClientIP     string
 }
 
+// secretName matches a parameter, field or element name that says it
+// holds a secret: a secret, token, ticket, code, key, password or AES key.
+const secretName = `[A-Za-z0-9_]*(?i:secret|token|ticket|code|key|password|aes)[A-Za-z0-9_]*`
+
 var (
-	secretInQuery = regexp.MustCompile(`((?:^|[?&])[a-z_]*(?:secret|token|ticket|code)=)[^&]*`)
-	secretInJSON  = regexp.MustCompile(`("[a-z_]*(?:secret|token|ticket|code)"\s*:\s*)"(?:[^"\\]|\\.)*"`)
+	secretInQuery = regexp.MustCompile(`((?:^|[?&;])` + secretName + `=)[^&;#\s"]*`)
+	secretInJSON  = regexp.MustCompile(`("` + secretName + `"\s*:\s*)"(?:[^"\\]|\\.)*"`)
+	secretInXML   = regexp.MustCompile(`(<(` + secretName + `)>)(?s:.*?)(</` + secretName + `>)`)
+	// A value that is itself escaped JSON: {"data":"{\"secret\":\"S\"}"}.
+	secretInEscapedJSON = regexp.MustCompile(`(\\"` + secretName + `\\"\s*:\s*)\\"(?:[^\\]|\\[^"])*\\"`)
 )
 
-// blankSecrets blanks the values of query parameters and JSON fields whose
-// names say they hold a secret, a token, a ticket or a code.
-func blankSecrets(s string) string {
+// blankSecrets blanks the values of query parameters, JSON fields and XML
+// elements whose names say they hold a secret, a token, a ticket, a code
+// or a key, and then every literal secret the Tools were told of (the
+// token it was called with, and WithRedacted's).
+func (c client) blankSecrets(s string) string {
 	s = secretInQuery.ReplaceAllString(s, "${1}***")
-	return secretInJSON.ReplaceAllString(s, `${1}"***"`)
+	s = secretInJSON.ReplaceAllString(s, `${1}"***"`)
+	s = secretInEscapedJSON.ReplaceAllString(s, `${1}\"***\"`)
+	s = secretInXML.ReplaceAllString(s, "${1}***${3}")
+	return c.redact(s)
 }
 
 // Rid asks upstream what happened in the failed call whose errmsg ended
@@ -104,10 +133,10 @@ func (t *Tools) Rid(ctx context.Context, token, rid string) (RidInfo, error) {
 		url.Values{"access_token": {token}}, map[string]string{"rid": rid}, &out); err != nil {
 		return RidInfo{}, err
 	}
-	r := out.Request
+	r, c := out.Request, t.with(token)
 	return RidInfo{InvokeTime: time.Unix(r.InvokeTime, 0), Cost: time.Duration(r.CostInMs) * time.Millisecond,
-		RequestURL: blankSecrets(r.RequestURL), RequestBody: blankSecrets(r.RequestBody),
-		ResponseBody: blankSecrets(r.ResponseBody), ClientIP: r.ClientIP}, nil
+		RequestURL: c.blankSecrets(r.RequestURL), RequestBody: c.blankSecrets(r.RequestBody),
+		ResponseBody: c.blankSecrets(r.ResponseBody), ClientIP: r.ClientIP}, nil
 }
 
 // ClearQuota resets the day's API counts of the account appID, with that

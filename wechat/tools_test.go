@@ -2,6 +2,7 @@ package wechat_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"regexp"
@@ -143,5 +144,45 @@ func TestToolsClearQuota(t *testing.T) {
 	var ae *wechat.APIError
 	if !errors.As(err, &ae) || ae.Transient() {
 		t.Fatalf("48006 must be a permanent APIError: %#v", err)
+	}
+}
+
+// A failed call's record can hold secrets in any shape a caller sent
+// them: names in any case, ';' separators, escaped JSON inside JSON, XML,
+// names that do not say "secret" at all. Rid blanks what names give away,
+// and every literal secret WithRedacted names.
+func TestToolsRidBlanksSecretsInEveryShape(t *testing.T) {
+	sim, _ := toolsSim(t)
+	const s1, s2 = "S3CRET-one-never-shown", "S3CRET-two-never-shown"
+	tools := wechat.NewTools(wechat.WithBaseURL(sim.URL), wechat.WithRedacted(s2))
+	ctx := context.Background()
+	tok := fetchToken(t, sim, "wxtools", "tools-secret-never-shown")
+	bodies := []string{
+		`{"cgi_path":"/sns/x","Secret":"` + s1 + `","AppSecret":"` + s1 + `","encoding_aes_key":"` + s1 + `","data":"{\"secret\":\"` + s1 + `\"}","pw":"` + s2 + `"}`,
+		`<xml><SuiteTicket>` + s1 + `</SuiteTicket><Encrypt>` + s2 + `</Encrypt></xml>`,
+	}
+	for _, body := range bodies {
+		q := "access_token=" + tok + "&SECRET=" + s1 + ";component_appsecret=" + s1 + "&note=" + s2
+		resp, err := http.Post(sim.URL+wxsim.QuotaPath+"?"+q, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			Errmsg string `json:"errmsg"`
+		}
+		json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		m := ridOf.FindStringSubmatch(v.Errmsg)
+		if m == nil {
+			t.Fatalf("no rid in %q", v.Errmsg)
+		}
+		info, err := tools.Rid(ctx, tok, m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := info.RequestURL + info.RequestBody + info.ResponseBody
+		if strings.Contains(all, s1) || strings.Contains(all, s2) || strings.Contains(all, tok) {
+			t.Fatalf("a secret survives in the rid record:\nquery %s\nbody %s\nanswer %s", info.RequestURL, info.RequestBody, info.ResponseBody)
+		}
 	}
 }
