@@ -69,7 +69,7 @@ func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.dailyLimit, prometheus.GaugeValue, float64(a.DailyLimit), a.ID)
 		}
 		c.collectCalls(ctx, ch, a)
-		if q, ok := c.s.upstreamQuota(ctx, a); ok && hasQuota(a) {
+		if q, ok := c.s.upstreamQuota(ctx, a); ok {
 			for _, v := range []struct {
 				name string
 				n    int64

@@ -93,7 +93,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		if n, err := s.mgr.CallsToday(r.Context(), a.tokenKey); err == nil {
 			row.CallsToday = n
 		}
-		if q, ok := s.upstreamQuota(r.Context(), a); ok && hasQuota(a) {
+		if q, ok := s.upstreamQuota(r.Context(), a); ok {
 			row.Upstream = strconv.FormatInt(q.Used, 10) + " / " + strconv.FormatInt(q.DailyLimit, 10) + " at " + q.At.In(beijing.Location).Format("15:04") + " (Beijing)"
 		}
 		page.Apps = append(page.Apps, row)

@@ -85,8 +85,7 @@ func (s *Server) pollUpstreamQuota(ctx context.Context, a *app, every time.Durat
 			return
 		}
 	}
-	wechatOpts, _ := s.upstreamOptions()
-	q, err := wechat.NewTools(wechatOpts...).Quota(ctx, tok.Value, quotaPath)
+	q, err := s.tools(a).Quota(ctx, tok.Value, quotaPath)
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			s.log.Warn("wxtoken: reading upstream's quota", "app", a.ID, "err", err)
@@ -99,8 +98,13 @@ func (s *Server) pollUpstreamQuota(ctx context.Context, a *app, every time.Durat
 	}
 }
 
-// upstreamQuota returns upstream's count of a as the fleet last read it.
+// upstreamQuota returns upstream's count of a as the fleet last read it;
+// false at once, with no store read, for an app upstream counts nothing
+// for.
 func (s *Server) upstreamQuota(ctx context.Context, a *app) (storedQuota, bool) {
+	if !hasQuota(a) {
+		return storedQuota{}, false
+	}
 	raw, err := s.cache.Get(ctx, s.upstreamQuotaKey(a))
 	if err != nil {
 		return storedQuota{}, false

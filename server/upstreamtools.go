@@ -30,18 +30,21 @@ func (s *Server) toolsFor(ctx context.Context, appID string) (*app, *wechat.Tool
 	if !ok {
 		return nil, nil, "", fmt.Errorf("server: no app %q in the config", appID)
 	}
-	switch a.Kind {
-	case KindOfficial, KindStable, KindComponent:
-	default:
+	if !hasQuota(a) {
 		return nil, nil, "", fmt.Errorf("server: app %q is kind %s: upstream's quota, rid and clear_quota tools are for official accounts, mini programs and Open Platform components", appID, a.Kind)
 	}
 	tok, err := s.mgr.Token(ctx, a.tokenKey)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("server: app %q: its token: %w", appID, err)
 	}
+	return a, s.tools(a), tok.Value, nil
+}
+
+// tools returns upstream's account tools for a, on the configured
+// upstream, blanking a's secret from what they return.
+func (s *Server) tools(a *app) *wechat.Tools {
 	wechatOpts, _ := s.upstreamOptions()
-	opts := append(append([]wechat.Option(nil), wechatOpts...), wechat.WithRedacted(a.redact...))
-	return a, wechat.NewTools(opts...), tok.Value, nil
+	return wechat.NewTools(append(append([]wechat.Option(nil), wechatOpts...), wechat.WithRedacted(a.redact...))...)
 }
 
 // Quota asks upstream for app's quota of the API at cgiPath today: its
