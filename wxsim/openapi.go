@@ -42,8 +42,8 @@ func init() {
 func (s *Sim) openAPIRoutes(mux *http.ServeMux) {
 	mux.HandleFunc(QuotaPath, s.post(s.quota))
 	mux.HandleFunc(RidPath, s.post(s.ridInfo))
-	mux.HandleFunc(ClearQuotaPath, s.post(s.clearQuota("access_token", "appid")))
-	mux.HandleFunc(ComponentClearPath, s.post(s.clearQuota("component_access_token", "component_appid")))
+	mux.HandleFunc(ClearQuotaPath, s.post(s.clearQuota("appid")))
+	mux.HandleFunc(ComponentClearPath, s.post(s.clearQuota("component_appid")))
 }
 
 // post wraps an account tool: POST only, with a JSON body, called with a
@@ -153,7 +153,7 @@ func (s *Sim) ridInfo(w http.ResponseWriter, body map[string]any, account, _ str
 // clearQuota is POST ClearQuotaPath {"appid"} (or the component's, with
 // its token and component_appid): the account's calls today count from
 // zero again, ClearsPerMonth times a month.
-func (s *Sim) clearQuota(_, field string) func(http.ResponseWriter, map[string]any, string, string, time.Time) {
+func (s *Sim) clearQuota(field string) func(http.ResponseWriter, map[string]any, string, string, time.Time) {
 	return func(w http.ResponseWriter, body map[string]any, account, owner string, now time.Time) {
 		id, _ := body[field].(string)
 		if id == "" || id != account || (field == "component_appid") != strings.HasPrefix(owner, "component:") {
